@@ -1,0 +1,184 @@
+"""The `vnehr` command line: serve, migrate, load, demo (documented in docs/cli.md)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vnehr.settings import Settings, SettingsError
+
+DEV_BANNER = """
+##############################################################################
+#  DEVELOPMENT MODE: NO AUTHENTICATION.                                      #
+#  Anyone who can reach this server can read and change every record.       #
+#  Use only with synthetic data. Never with real patients.                  #
+##############################################################################
+"""
+
+
+def _settings(database: str | None, **overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(database_url=database, **overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="vnehr")
+def main() -> None:
+    """vnehr: FHIR R4 server and national EHR services."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [8080].")
+@click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+@click.option("--dev", is_flag=True, default=False, help="Development mode: NO authentication.")
+@click.option(
+    "--demo-if-empty", is_flag=True, default=False, help="Load demo data if the store is empty."
+)
+@click.option("--workers", type=int, default=1, help="Worker processes [1].")
+def serve(
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    dev: bool,
+    demo_if_empty: bool,
+    workers: int,
+) -> None:
+    """Serve the FHIR API on http://HOST:PORT/fhir."""
+    import uvicorn
+
+    settings = _settings(database, host=host, port=port, dev=True if dev else None)
+    if not settings.dev:
+        raise click.ClickException(
+            "Refusing to start: authentication is not available yet, so vnehr only serves "
+            "in development mode. Start with --dev (or VNEHR_DEV=1) on synthetic data only."
+        )
+    click.secho(DEV_BANNER, fg="red", bold=True, err=True)
+    from vnehr.app import create_server
+
+    server = create_server(settings)
+    if demo_if_empty and server.store.count() == 0:
+        click.echo("The store is empty: loading demo data (vnehr demo --patients 200)...", err=True)
+        _load_demo(server, patients=200, seed=1)
+    server.close()
+    # Worker processes build their settings from the environment: pass ours on.
+    os.environ.update(
+        VNEHR_DATABASE_URL=settings.database_url,
+        VNEHR_DEV="1",
+        VNEHR_HOST=settings.host,
+        VNEHR_PORT=str(settings.port),
+    )
+    click.echo(f"vnehr FHIR R4 at http://{settings.host}:{settings.port}/fhir", err=True)
+    uvicorn.run(
+        "vnehr.http.factory:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="warning",
+        env_file=None,
+    )
+
+
+@main.command()
+@click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+def migrate(database: str | None) -> None:
+    """Create or upgrade the database schema."""
+    from vnehr.search.extract import Extractor
+    from vnehr.search.registry import default_registry
+    from vnehr.storage import open_store
+
+    settings = _settings(database)
+    store = open_store(settings, Extractor(default_registry()).extract, migrate=False)
+    applied = store.migrate()
+    store.close()
+    click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+@click.option("--batch", type=int, default=1000, help="Resources per database transaction.")
+def load(files: tuple[str, ...], database: str | None, batch: int) -> None:
+    """Load Bundles (JSON) and NDJSON files; print a summary per resource type."""
+    from vnehr.app import create_server
+    from vnehr.loading import Loader
+
+    server = create_server(_settings(database))
+    try:
+        loader = Loader(server, batch=batch)
+        for name in files:
+            path = Path(name)
+            with click.progressbar(
+                length=path.stat().st_size, label=path.name, file=sys.stderr
+            ) as bar:
+                loader.load_file(path, progress=bar.update)
+        _summary(loader.counts, loader.errors)
+    finally:
+        server.close()
+    if loader.errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--patients", type=int, default=100, help="Number of citizens [100].")
+@click.option("--seed", type=int, default=1, help="Random seed [1]: same seed, same data.")
+@click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+def demo(patients: int, seed: int, database: str | None) -> None:
+    """Generate a synthetic Vietnamese population and load it."""
+    from vnehr.app import create_server
+
+    server = create_server(_settings(database))
+    try:
+        counts, errors = _load_demo(server, patients=patients, seed=seed)
+    finally:
+        server.close()
+    _summary(counts, errors)
+    if errors:
+        sys.exit(1)
+
+
+def _load_demo(server: Any, *, patients: int, seed: int) -> tuple[Counter[str], list[str]]:
+    from vnehr.demo import population
+    from vnehr.loading import Loader
+
+    loader = Loader(server)
+    with click.progressbar(length=patients, label="demo patients", file=sys.stderr) as bar:
+        for bundle in population(patients=patients, seed=seed):
+            loader.load_bundle(bundle, origin="demo")
+            bar.update(
+                sum(
+                    1
+                    for e in bundle.get("entry", [])
+                    if e.get("resource", {}).get("resourceType") == "Patient"
+                )
+            )
+    return loader.counts, loader.errors
+
+
+def _summary(counts: Counter[str], errors: list[str]) -> None:
+    total = sum(counts.values())
+    click.echo(f"loaded {total} resources")
+    for res_type, n in sorted(counts.items()):
+        click.echo(f"  {res_type:<28} {n:>8}")
+    if errors:
+        click.echo(f"{len(errors)} errors:", err=True)
+        for error in errors[:100]:
+            click.echo(f"  {error}", err=True)
+        if len(errors) > 100:
+            click.echo(f"  ... and {len(errors) - 100} more", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure FHIR knowledge: resources, definitions, validation, patch. No I/O here."""

@@ -1,0 +1,275 @@
+"""The structural walk over a resource's JSON: https://hl7.org/fhir/R4/json.html
+
+One pass over the JSON object, guided by the element tables (`model`): unknown properties,
+JSON types, arrays versus single values, empty values, primitive formats, required codes,
+minimum cardinality, one type per choice element, `_x` primitive extension siblings,
+contained and nested resources; invariants and the data-type checks (`datatypes`) run on each
+object as it is left. No FHIRPath is evaluated for structure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnehr.errors import Issue
+from vnehr.fhir.validation import invariants
+from vnehr.fhir.validation.bundle import resource_hooks
+from vnehr.fhir.validation.datatypes import DATATYPE_HOOKS
+from vnehr.fhir.validation.model import COMPLEX, PRIMITIVE, ElementSpec, TypeSpec, type_specs
+from vnehr.fhir.validation.scope import Scope, error
+
+URI_TYPES = frozenset({"uri", "url", "canonical"})
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is list:
+        return "an array"
+    if type(value) is dict:
+        return "an object"
+    if type(value) is str:
+        return "a string"
+    if type(value) is bool:
+        return "a boolean"
+    return "a number"
+
+
+def walk_resource(
+    res: Any, path: str, out: list[Issue], parent: Scope | None = None, index: int = -1
+) -> None:
+    """Validate a resource: at the root (path ""), in a Bundle entry or contained (parent)."""
+    if type(res) is not dict:
+        error(out, "structure", f"A resource must be a JSON object, not {_json_kind(res)}", path)
+        return
+    rt = res.get("resourceType")
+    loc = path or (rt if type(rt) is str else "Resource")
+    if rt is None:
+        error(out, "required", "The resource has no resourceType", loc)
+        return
+    spec = type_specs().get(rt) if type(rt) is str else None
+    if spec is None or spec.kind != "resource" or spec.abstract:
+        error(out, "invalid", f"Unknown resource type {rt!r}", loc)
+        return
+    scope = Scope(res, parent, index)
+    walk_object(res, spec, loc, out, scope)
+    if parent is not None:
+        _check_contained(res, loc, out)
+    else:
+        contained = res.get("contained")
+        if scope.refs or (type(contained) is list and contained):
+            _check_local_refs(res, scope, loc, out)
+    resource_hook = resource_hooks().get(rt)
+    if resource_hook is not None:
+        resource_hook(res, loc, out)
+
+
+def walk_object(
+    obj: dict[str, Any], spec: TypeSpec, path: str, out: list[Issue], scope: Scope
+) -> None:
+    """Validate the properties of one JSON object against its type."""
+    elements = spec.elements
+    choices: dict[str, str] | None = None
+    for key, value in obj.items():
+        el = elements.get(key)
+        if el is None:
+            if key[:1] == "_":
+                _primitive_extension(obj, key, value, spec, path, out, scope)
+            elif key != "resourceType" or spec.kind != "resource":
+                error(out, "structure", f"Unrecognized element {key!r}", f"{path}.{key}")
+            continue
+        if el.choice is not None:
+            if choices is None:
+                choices = {}
+            other = choices.get(el.choice)
+            if other is not None:
+                error(
+                    out,
+                    "structure",
+                    f"Only one of {el.choice}[x] is allowed, found {other} and {key}",
+                    f"{path}.{key}",
+                )
+            choices[el.choice] = key
+        if el.is_array:
+            if type(value) is not list:
+                error(
+                    out,
+                    "structure",
+                    f"{key} must be a JSON array, not {_json_kind(value)}",
+                    f"{path}.{key}",
+                )
+            elif not value:
+                error(out, "structure", "Arrays must not be empty", f"{path}.{key}")
+            else:
+                if 0 < el.max < len(value):
+                    error(
+                        out,
+                        "structure",
+                        f"{key} allows at most {el.max} items, found {len(value)}",
+                        f"{path}.{key}",
+                    )
+                for i, item in enumerate(value):
+                    if item is None:
+                        _null_item(obj, key, i, el, path, out)
+                    else:
+                        walk_value(el, item, path, key, i, out, scope)
+        elif el.max == 0:
+            error(out, "structure", f"{key} is not allowed here", f"{path}.{key}")
+        elif type(value) is list:
+            error(out, "structure", f"{key} must not be a JSON array", f"{path}.{key}")
+        elif value is None:
+            error(out, "structure", f"{key} must not be null", f"{path}.{key}")
+        else:
+            walk_value(el, value, path, key, -1, out, scope)
+    for name, keys in spec.required:
+        for k in keys:
+            if k in obj or "_" + k in obj:
+                break
+        else:
+            label = f"{name}[x]" if len(keys) > 1 or keys[0] != name else name
+            error(out, "required", f"{spec.name}.{label}: minimum required = 1, found 0", path)
+    if spec.invariants:
+        invariants.check(spec, obj, path, scope.env, out)
+
+
+def walk_value(
+    el: ElementSpec, value: Any, path: str, key: str, i: int, out: list[Issue], scope: Scope
+) -> None:
+    """Validate one value of an element (one item of an array)."""
+    kind = el.kind
+    if kind == PRIMITIVE:
+        check = el.check
+        msg = check(value) if check is not None else None
+        if msg is not None:
+            error(out, "value", f"{el.type_code} {msg}", _loc(path, key, i))
+        elif el.codes is not None and value not in el.codes:
+            error(
+                out,
+                "code-invalid",
+                f"The code {value!r} is not in the required value set {el.binding}",
+                _loc(path, key, i),
+            )
+        elif type(value) is str and value[:1] == "#" and el.type_code in URI_TYPES:
+            scope.local_ref(value, _loc(path, key, i), False)
+        return
+    loc = f"{path}.{key}" if i < 0 else f"{path}.{key}[{i}]"
+    if kind == COMPLEX:
+        if type(value) is not dict:
+            error(out, "structure", f"{key} must be a JSON object, not {_json_kind(value)}", loc)
+        elif not value:
+            error(out, "structure", "Objects must not be empty", loc)
+        else:
+            spec = el.spec
+            assert spec is not None
+            walk_object(value, spec, loc, out, scope)
+            hook = DATATYPE_HOOKS.get(el.type_code)
+            if hook is not None:
+                hook(value, el, loc, out, scope)
+        return
+    if key == "contained":
+        walk_resource(value, loc, out, scope, i)
+    else:
+        walk_resource(value, loc, out)
+
+
+def _loc(path: str, key: str, i: int) -> str:
+    return f"{path}.{key}" if i < 0 else f"{path}.{key}[{i}]"
+
+
+def _null_item(
+    obj: dict[str, Any], key: str, i: int, el: ElementSpec, path: str, out: list[Issue]
+) -> None:
+    # A null in a primitive array only holds the place of an item that has just extensions.
+    ext = obj.get("_" + key)
+    if el.kind == PRIMITIVE and type(ext) is list and i < len(ext) and ext[i] is not None:
+        return
+    error(out, "structure", "Array items must not be null", f"{path}.{key}[{i}]")
+
+
+def _primitive_extension(
+    obj: dict[str, Any],
+    key: str,
+    value: Any,
+    spec: TypeSpec,
+    path: str,
+    out: list[Issue],
+    scope: Scope,
+) -> None:
+    base = key[1:]
+    el = spec.elements.get(base)
+    if el is None or el.kind != PRIMITIVE:
+        error(out, "structure", f"Unrecognized element {key!r}", f"{path}.{key}")
+        return
+    element = type_specs()["Element"]
+    if not el.is_array:
+        if type(value) is not dict:
+            error(out, "structure", f"{key} must be a JSON object", f"{path}.{key}")
+        elif not value:
+            error(out, "structure", "Objects must not be empty", f"{path}.{key}")
+        else:
+            walk_object(value, element, f"{path}.{base}", out, scope)
+        return
+    if type(value) is not list:
+        error(out, "structure", f"{key} must be a JSON array", f"{path}.{key}")
+        return
+    values = obj.get(base)
+    if values is not None and (type(values) is not list or len(values) != len(value)):
+        error(out, "structure", f"{key} must have as many items as {base}", f"{path}.{key}")
+    for i, item in enumerate(value):
+        loc = f"{path}.{base}[{i}]"
+        if item is None:
+            if type(values) is not list or i >= len(values) or values[i] is None:
+                error(out, "structure", f"{base}[{i}] has neither a value nor extensions", loc)
+        elif type(item) is not dict:
+            error(out, "structure", f"{key} items must be JSON objects", loc)
+        elif not item:
+            error(out, "structure", "Objects must not be empty", loc)
+        else:
+            walk_object(item, element, loc, out, scope)
+
+
+def _check_contained(res: dict[str, Any], loc: str, out: list[Issue]) -> None:
+    rid = res.get("id")
+    if rid is None:
+        error(out, "required", "A contained resource must have an id", loc)
+    if "contained" in res:
+        error(out, "invariant", "dom-2: a contained resource must not contain resources", loc)
+    meta = res.get("meta")
+    if type(meta) is dict:
+        if "versionId" in meta or "lastUpdated" in meta:
+            error(
+                out,
+                "invariant",
+                "dom-4: a contained resource must not have meta.versionId or meta.lastUpdated",
+                loc,
+            )
+        if "security" in meta:
+            error(out, "invariant", "dom-5: a contained resource must not have a security label", loc)
+
+
+def _check_local_refs(res: dict[str, Any], scope: Scope, loc: str, out: list[Issue]) -> None:
+    contained = res.get("contained")
+    items = contained if type(contained) is list else []
+    ids = {c.get("id") for c in items if type(c) is dict}
+    for ref, ref_loc, _, is_reference in scope.refs:
+        if is_reference and ref != "#" and ref[1:] not in ids:
+            error(
+                out,
+                "invariant",
+                f"ref-1: the local reference {ref!r} does not name a contained resource",
+                ref_loc,
+            )
+    used = {ref for ref, _, _, _ in scope.refs}
+    refers_to_container = {origin for ref, _, origin, _ in scope.refs if ref == "#"}
+    for i, c in enumerate(items):
+        if type(c) is not dict or type(c.get("id")) is not str:
+            continue
+        if "#" + c["id"] not in used and i not in refers_to_container:
+            error(
+                out,
+                "invariant",
+                f"dom-3: the contained resource {c['id']!r} is not referenced from elsewhere "
+                "in the resource, nor does it refer to the containing resource",
+                f"{loc}.contained[{i}]",
+            )
+

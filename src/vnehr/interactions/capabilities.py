@@ -1,0 +1,96 @@
+"""capabilities: the CapabilityStatement, derived from what is actually wired
+(https://hl7.org/fhir/R4/capabilitystatement.html)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnehr import __version__
+from vnehr.fhir.definitions import resource_types
+from vnehr.interactions.context import Context
+from vnehr.interactions.exchange import FhirRequest, FhirResponse
+from vnehr.operations.registry import OperationRegistry
+
+_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
+# The first slice of search: these parameter types are searchable today.
+_SEARCHABLE_TYPES = {"token", "string", "reference", "date", "uri", "number", "quantity"}
+
+
+def capability_statement(
+    ctx: Context, base_url: str, operations: OperationRegistry
+) -> dict[str, Any]:
+    resources = []
+    for res_type in sorted(resource_types()):
+        params = [
+            {"name": p.code, "definition": p.url, "type": p.type}
+            for p in ctx.registry.for_type(res_type).values()
+            if p.type in _SEARCHABLE_TYPES and p.url
+        ]
+        ops = [
+            {"name": op.code, "definition": op.definition}
+            for op in operations.all()
+            if (op.type or op.instance) and (not op.resource_types or res_type in op.resource_types)
+        ]
+        entry: dict[str, Any] = {
+            "type": res_type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{res_type}",
+            "interaction": [{"code": code} for code in _INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "not-supported",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "referencePolicy": ["literal", "logical"],
+            "searchParam": params,
+        }
+        if ops:
+            entry["operation"] = ops
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-22",
+        "publisher": "vnehr",
+        "kind": "instance",
+        "software": {"name": "vnehr", "version": __version__},
+        "implementation": {"description": "vnehr FHIR R4 server", "url": base_url},
+        "fhirVersion": "4.0.1",
+        # JSON only: XML requests answer 415/406 with an OperationOutcome.
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Development mode: no authentication yet (see README)."
+                if ctx.settings.dev
+                else "vnehr FHIR R4 REST API",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
+                "operation": [
+                    {"name": op.code, "definition": op.definition}
+                    for op in operations.all()
+                    if op.system
+                ],
+            }
+        ],
+    }
+
+
+def capabilities(ctx: Context, request: FhirRequest, operations: OperationRegistry) -> FhirResponse:
+    return FhirResponse(200, resource=capability_statement(ctx, request.base_url, operations))

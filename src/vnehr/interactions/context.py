@@ -1,0 +1,22 @@
+"""What every interaction works with: the store, the settings, search parameters, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vnehr.errors import Issue
+from vnehr.search.registry import SearchParamRegistry
+from vnehr.settings import Settings
+from vnehr.storage.base import Store
+
+Validator = Callable[[dict[str, Any]], list[Issue]]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    store: Store
+    settings: Settings
+    registry: SearchParamRegistry
+    validator: Validator

@@ -1,0 +1,1 @@
+"""FHIR operations, declared once as data (registry.py), one module per operation."""

@@ -1,0 +1,50 @@
+"""Operations declared as data: code, levels, resource types; routes and the
+CapabilityStatement are derived from these declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vnehr.interactions.context import Context
+    from vnehr.interactions.exchange import FhirRequest, FhirResponse
+
+Handler = Callable[["Context", "FhirRequest", "str | None", "str | None"], "FhirResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    code: str  # without the $
+    definition: str  # canonical URL of the OperationDefinition
+    system: bool
+    type: bool
+    instance: bool
+    resource_types: tuple[str, ...]  # empty: every type
+    affects_state: bool
+    methods: tuple[str, ...]
+    handler: Handler
+    documentation: str
+
+
+class OperationRegistry:
+    def __init__(self) -> None:
+        self._ops: dict[str, Operation] = {}
+
+    def register(self, op: Operation) -> None:
+        self._ops[op.code] = op
+
+    def get(self, code: str) -> Operation | None:
+        return self._ops.get(code)
+
+    def all(self) -> list[Operation]:
+        return sorted(self._ops.values(), key=lambda o: o.code)
+
+
+def builtin_operations() -> OperationRegistry:
+    from vnehr.operations import validate
+
+    registry = OperationRegistry()
+    registry.register(validate.OPERATION)
+    return registry

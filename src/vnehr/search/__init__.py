@@ -1,0 +1,1 @@
+"""FHIR search: index extraction at write time, and (later) parse -> IR -> SQL."""

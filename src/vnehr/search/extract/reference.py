@@ -1,0 +1,66 @@
+"""Reference parameter values -> idx_reference rows (https://hl7.org/fhir/R4/search.html#reference).
+
+`Patient/123` (and `Patient/123/_history/2`) gives type and id; an absolute URL or a canonical
+(`|version` dropped) gives the url. Contained (`#x`) references and `urn:` references, which
+the transaction layer rewrites before indexing, give nothing; nor do references made of an
+identifier or a display only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnehr.search.index_rows import IndexRows, ReferenceRow
+
+
+def parse(reference: str) -> tuple[str | None, str | None, str | None] | None:
+    """(type, id, url) for a Reference.reference or a canonical, or None if not indexable."""
+    if not reference or reference[0] == "#" or reference.startswith("urn:"):
+        return None
+    if "://" in reference:
+        return None, None, reference.partition("|")[0]
+    if "?" in reference:  # a conditional reference left unresolved
+        return None
+    parts = reference.split("/")
+    if (len(parts) == 2 or (len(parts) == 4 and parts[2] == "_history")) and parts[1]:
+        kind = parts[0]
+        if kind[:1].isupper() and kind.isalpha():
+            return kind, parts[1], None
+    return None
+
+
+def reference_type(node: Any) -> str | None:
+    """The type a Reference points to: from `reference` (relative or absolute), else `type`."""
+    if type(node) is not dict:
+        return None
+    reference = node.get("reference")
+    if type(reference) is str:
+        if not reference or reference[0] == "#" or reference.startswith("urn:"):
+            return None
+        parts = reference.split("/")
+        if len(parts) >= 4 and parts[-2] == "_history":
+            parts = parts[:-2]
+        return parts[-2] if len(parts) >= 2 else None
+    kind = node.get("type")
+    return kind if type(kind) is str else None
+
+
+def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+    out: list[ReferenceRow] = rows.references
+    for value in values:
+        if type(value) is dict:
+            reference = value.get("reference")
+            if type(reference) is str:
+                parsed = parse(reference)
+            elif "resourceType" in value and type(value.get("id")) is str:
+                parsed = value["resourceType"], value["id"], None  # Bundle.entry[0].resource
+            else:
+                continue
+        elif type(value) is str:  # canonical or uri
+            parsed = parse(value)
+            if parsed is None and value.startswith("urn:") and not value.startswith("urn:uuid:"):
+                parsed = None, None, value.partition("|")[0]
+        else:
+            continue
+        if parsed is not None:
+            out.append((code, *parsed))

@@ -1,0 +1,126 @@
+"""The storage protocol every backend implements (SQLite, PostgreSQL), checked by one suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vnehr.fhir import json as fhir_json
+from vnehr.search.index_rows import IndexRows
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One version of a resource as stored: its JSON (meta included) or a deletion tombstone."""
+
+    res_type: str
+    res_id: str
+    version: int
+    last_updated: int  # epoch microseconds, UTC
+    deleted: bool
+    method: str  # POST | PUT | PATCH | DELETE: the interaction that made this version
+    content: bytes | None  # JSON with meta.versionId/lastUpdated; None for a deletion
+
+    def resource(self) -> dict[str, Any]:
+        if self.content is None:
+            raise ValueError(f"{self.res_type}/{self.res_id} version {self.version} is deleted")
+        value = fhir_json.loads(self.content)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The current state of a logical resource, as a write transaction sees it (locked)."""
+
+    rkey: int
+    version: int
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    versions: list[StoredVersion]
+    next_cursor: str | None
+
+
+# Turns a resource into its search index rows; supplied by the search package.
+Indexer = Callable[[dict[str, Any]], IndexRows]
+
+
+class WriteTransaction(Protocol):
+    """Writes that commit together or not at all."""
+
+    def current(self, res_type: str, res_id: str) -> Current | None:
+        """The current version, locked against concurrent writers until commit."""
+        ...
+
+    def write(
+        self,
+        res_type: str,
+        res_id: str,
+        resource: dict[str, Any] | None,
+        method: str,
+        previous: Current | None,
+    ) -> StoredVersion:
+        """Store the next version (resource None = delete); sets meta; rewrites index rows."""
+        ...
+
+    def lock(self, key: str) -> None:
+        """Serialise with every other transaction taking the same key (conditional create)."""
+        ...
+
+    def read(self, res_type: str, res_id: str) -> StoredVersion: ...
+
+    def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion: ...
+
+    def search_ids(self, res_type: str, query: Any, limit: int) -> list[str]:
+        """Ids of current, non-deleted resources matching a compiled search query."""
+        ...
+
+
+class Store(Protocol):
+    """A FHIR resource store: versioned JSON plus search index tables."""
+
+    dialect: str
+
+    def migrate(self) -> list[str]:
+        """Bring the schema to the current version; returns the migrations applied."""
+        ...
+
+    def read(self, res_type: str, res_id: str) -> StoredVersion:
+        """The current version (raises NotFound, or Gone if the latest version is a deletion)."""
+        ...
+
+    def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion: ...
+
+    def history(
+        self,
+        res_type: str | None,
+        res_id: str | None,
+        *,
+        since: int | None,
+        at: tuple[int, int] | None,
+        count: int,
+        cursor: str | None,
+    ) -> HistoryPage: ...
+
+    def transaction(self) -> AbstractContextManager[WriteTransaction]: ...
+
+    def search_ids(self, res_type: str, query: Any, limit: int) -> list[str]: ...
+
+    def search_page(
+        self, res_type: str, query: Any, *, count: int, offset: int
+    ) -> tuple[list[StoredVersion], int]: ...
+
+    def bulk_write(
+        self, resources: Iterable[dict[str, Any]], *, batch: int = 1000
+    ) -> Iterator[StoredVersion]:
+        """Create-or-update many resources in large transactions (bulk load)."""
+        ...
+
+    def count(self, res_type: str | None = None) -> int: ...
+
+    def close(self) -> None: ...

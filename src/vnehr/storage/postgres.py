@@ -1,0 +1,156 @@
+"""PostgreSQL backend: a connection pool, row locks for versioned writes, advisory locks for
+conditional create, COPY for index rows."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from vnehr.errors import StoreUnavailable
+from vnehr.storage.base import Indexer
+from vnehr.storage.schema import INDEX_TABLES, POSTGRES_MIGRATIONS
+from vnehr.storage.sql_store import SqlStore, SqlTransaction
+
+# Past this many rows a COPY beats a pipelined executemany.
+_COPY_THRESHOLD = 200
+
+
+def postgres_conninfo(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, indexer: Indexer, *, pool_size: int = 8) -> None:
+        super().__init__(indexer)
+        self.url = postgres_conninfo(url)
+        try:
+            self.pool = ConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=max(2, pool_size),
+                open=True,
+                timeout=30,
+                kwargs={"autocommit": True},
+            )
+            self.pool.wait(timeout=30)
+        except (psycopg.OperationalError, Exception) as exc:
+            raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from None
+
+    def sql(self, statement: str) -> str:
+        cached = self._sql_cache.get(statement)
+        if cached is None:
+            cached = statement.replace("?", "%s")
+            self._sql_cache[statement] = cached
+        return cached
+
+    def content_param(self, content: bytes | None) -> Any:
+        return None if content is None else content.decode()
+
+    def content_bytes(self, value: Any) -> bytes | None:
+        return None if value is None else value.encode()
+
+    def executemany(self, conn: Any, statement: str, rows: list[Any]) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(statement, rows)
+
+    def write_index_rows(self, conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+        if len(rows) < _COPY_THRESHOLD:
+            super().write_index_rows(conn, table, rows)
+            return
+        columns = ", ".join(("rkey", "sp", *INDEX_TABLES[table]))
+        with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _insert_resource(
+        self, conn: Any, res_type: str, res_id: str, version: int, now: int, deleted: bool
+    ) -> int:
+        row = conn.execute(
+            "INSERT INTO resources (res_type, res_id, version, last_updated, deleted) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING rkey",
+            (res_type, res_id, version, now, deleted),
+        ).fetchone()
+        return int(row[0])
+
+    def _select_current(self, conn: Any, res_type: str, res_id: str) -> Any:
+        row = conn.execute(
+            "SELECT rkey, version, deleted FROM resources "
+            "WHERE res_type = %s AND res_id = %s FOR UPDATE",
+            (res_type, res_id),
+        ).fetchone()
+        if row is None:
+            # Another transaction may be creating the same id (create-on-update): wait for it
+            # on a lock of that id so the second writer sees the first one's row.
+            self._lock_key(conn, f"id:{res_type}/{res_id}")
+            row = conn.execute(
+                "SELECT rkey, version, deleted FROM resources "
+                "WHERE res_type = %s AND res_id = %s FOR UPDATE",
+                (res_type, res_id),
+            ).fetchone()
+        return row
+
+    def _lock_key(self, conn: Any, key: str) -> None:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s)", (int.from_bytes(digest, "big", signed=True),)
+        )
+
+    def _create_sp(self, conn: Any, res_type: str, code: str) -> int:
+        # On its own autocommitted connection, so the id survives a rolled-back transaction.
+        with self.pool.connection() as own:
+            own.execute(
+                "INSERT INTO search_params (res_type, code) VALUES (%s, %s) "
+                "ON CONFLICT (res_type, code) DO NOTHING",
+                (res_type, code),
+            )
+            row = own.execute(
+                "SELECT sp FROM search_params WHERE res_type = %s AND code = %s", (res_type, code)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    @contextmanager
+    def reader(self) -> Iterator[Any]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlTransaction]:
+        with self.pool.connection() as conn, conn.transaction():
+            txn = SqlTransaction(self, conn)
+            yield txn
+            txn.flush()
+
+    def migrate(self) -> list[str]:
+        applied = []
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7230917)")  # one migrator at a time
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            for name, statements in POSTGRES_MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                applied.append(name)
+        return applied
+
+    def database_size(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    def close(self) -> None:
+        self.pool.close()

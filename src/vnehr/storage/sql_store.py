@@ -1,0 +1,472 @@
+"""The SQL store shared by both backends: versioned resources plus search index rows.
+
+Dialect specifics (connections, locking, placeholders, bulk copy) live in sqlite.py and
+postgres.py; the statements here are written with `?` placeholders.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from vnehr.errors import Gone, InvalidRequest, NotFound
+from vnehr.fhir import json as fhir_json
+from vnehr.fhir.instant import format_instant, now_micros
+from vnehr.search.index_rows import IndexRows
+from vnehr.storage.base import Current, HistoryPage, Indexer, StoredVersion
+from vnehr.storage.schema import INDEX_TABLES
+
+
+class SqlQuery(Protocol):
+    """A compiled search condition over the `resources` row aliased `r`."""
+
+    def to_sql(self, sp_id: Callable[[str, str], int | None]) -> tuple[str, list[Any]]: ...
+
+
+_HEAD = ("resourceType", "id", "meta")
+_VERSION_COLUMNS = "rkey, version, res_type, last_updated, deleted, method, content"
+_INDEX_INSERTS = {
+    table: f"INSERT INTO {table} (rkey, sp, {', '.join(cols)}) "
+    f"VALUES (?, ?, {', '.join('?' for _ in cols)})"
+    for table, cols in INDEX_TABLES.items()
+}
+_INDEX_FIELDS = {
+    "idx_token": "tokens",
+    "idx_string": "strings",
+    "idx_date": "dates",
+    "idx_number": "numbers",
+    "idx_quantity": "quantities",
+    "idx_reference": "references",
+    "idx_uri": "uris",
+}
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+
+class Clock:
+    """Strictly increasing microsecond timestamps, so history has a total order."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            now = max(now_micros(), self._last + 1)
+            self._last = now
+            return now
+
+
+def encode_cursor(version: StoredVersion, rkey: int) -> str:
+    raw = f"{version.last_updated}:{rkey}:{version.version}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        a, b, c = raw.split(":")
+        return int(a), int(b), int(c)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest(f"Invalid paging cursor {cursor!r}") from None
+
+
+class SqlTransaction:
+    """One write transaction on one connection; index and version rows are sent in batches."""
+
+    def __init__(self, store: SqlStore, conn: Any) -> None:
+        self.store = store
+        self.conn = conn
+        self._versions: list[tuple[Any, ...]] = []
+        self._index: dict[str, list[tuple[Any, ...]]] = {t: [] for t in INDEX_TABLES}
+        self._stale: list[tuple[int]] = []
+
+    # -- reads inside the transaction see its own writes
+    def read(self, res_type: str, res_id: str) -> StoredVersion:
+        self.flush()
+        return self.store._read_on(self.conn, res_type, res_id)
+
+    def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion:
+        self.flush()
+        return self.store._vread_on(self.conn, res_type, res_id, version)
+
+    def search_ids(self, res_type: str, query: SqlQuery, limit: int) -> list[str]:
+        self.flush()
+        return self.store._search_ids_on(self.conn, res_type, query, limit)
+
+    def current(self, res_type: str, res_id: str) -> Current | None:
+        row = self.store._select_current(self.conn, res_type, res_id)
+        return None if row is None else Current(row[0], row[1], bool(row[2]))
+
+    def lock(self, key: str) -> None:
+        self.store._lock_key(self.conn, key)
+
+    def write(
+        self,
+        res_type: str,
+        res_id: str,
+        resource: dict[str, Any] | None,
+        method: str,
+        previous: Current | None,
+    ) -> StoredVersion:
+        store = self.store
+        now = store.clock()
+        version = previous.version + 1 if previous else 1
+        content: bytes | None = None
+        rows: IndexRows | None = None
+        if resource is not None:
+            meta = resource.get("meta")
+            if not isinstance(meta, dict):
+                meta = {}
+            # resourceType, id and meta first; versionId and lastUpdated are the server's.
+            server_meta = {
+                "versionId": str(version),
+                "lastUpdated": format_instant(now),
+                **{k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")},
+            }
+            rest = {k: v for k, v in resource.items() if k not in _HEAD}
+            resource.clear()
+            resource.update(resourceType=res_type, id=res_id, meta=server_meta, **rest)
+            content = fhir_json.dumps(resource)
+            rows = store.indexer(resource)
+        deleted = resource is None
+        if previous is None:
+            rkey = store._insert_resource(self.conn, res_type, res_id, version, now, deleted)
+        else:
+            rkey = previous.rkey
+            self.conn.execute(
+                store.sql(
+                    "UPDATE resources SET version = ?, last_updated = ?, deleted = ? WHERE rkey = ?"
+                ),
+                (version, now, store.boolean(deleted), rkey),
+            )
+            self._stale.append((rkey,))
+        self._versions.append(
+            (
+                rkey,
+                version,
+                res_type,
+                now,
+                store.boolean(deleted),
+                method,
+                store.content_param(content),
+            )
+        )
+        if rows is not None:
+            self._add_index_rows(res_type, rkey, rows)
+        return StoredVersion(res_type, res_id, version, now, deleted, method, content)
+
+    def _add_index_rows(self, res_type: str, rkey: int, rows: IndexRows) -> None:
+        sp_id = self.store.sp_id_for_write
+        for table, field in _INDEX_FIELDS.items():
+            values = getattr(rows, field)
+            if not values:
+                continue
+            target = self._index[table]
+            for row in values:
+                target.append((rkey, sp_id(self.conn, res_type, row[0]), *row[1:]))
+
+    def flush(self) -> None:
+        store = self.store
+        if self._stale:
+            # Deletes first: a resource written twice in one transaction keeps its latest rows.
+            stale, self._stale = self._stale, []
+            for table in INDEX_TABLES:
+                store.executemany(
+                    self.conn, store.sql(f"DELETE FROM {table} WHERE rkey = ?"), stale
+                )
+        if self._versions:
+            versions, self._versions = self._versions, []
+            store.executemany(
+                self.conn,
+                store.sql(
+                    f"INSERT INTO resource_versions ({_VERSION_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                versions,
+            )
+        for table, rows in self._index.items():
+            if rows:
+                self._index[table] = []
+                store.write_index_rows(self.conn, table, rows)
+
+    def pending_rkeys(self) -> set[int]:
+        return {v[0] for v in self._versions}
+
+
+class SqlStore:
+    """Shared logic of the SQL backends; subclasses supply connections and locking."""
+
+    dialect = "sql"
+    placeholder = "?"
+
+    def __init__(self, indexer: Indexer) -> None:
+        self.indexer = indexer
+        self.clock = Clock()
+        self._sp_cache: dict[tuple[str, str], int] = {}
+        self._sp_lock = threading.Lock()
+        self._sql_cache: dict[str, str] = {}
+
+    # -- dialect hooks
+    def sql(self, statement: str) -> str:
+        return statement
+
+    def boolean(self, value: bool) -> Any:
+        return value
+
+    def content_param(self, content: bytes | None) -> Any:
+        return content
+
+    def content_bytes(self, value: Any) -> bytes | None:
+        return value
+
+    def executemany(self, conn: Any, statement: str, rows: list[Any]) -> None:
+        raise NotImplementedError
+
+    def write_index_rows(self, conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+        self.executemany(conn, self.sql(_INDEX_INSERTS[table]), rows)
+
+    def _insert_resource(
+        self, conn: Any, res_type: str, res_id: str, version: int, now: int, deleted: bool
+    ) -> int:
+        raise NotImplementedError
+
+    def _select_current(self, conn: Any, res_type: str, res_id: str) -> Any:
+        raise NotImplementedError
+
+    def _lock_key(self, conn: Any, key: str) -> None:
+        raise NotImplementedError
+
+    def reader(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    # -- search-parameter ids
+    def sp_id_for_write(self, conn: Any, res_type: str, code: str) -> int:
+        key = (res_type, code)
+        sp = self._sp_cache.get(key)
+        if sp is None:
+            sp = self._create_sp(conn, res_type, code)
+            self._sp_cache[key] = sp
+        return sp
+
+    def _create_sp(self, conn: Any, res_type: str, code: str) -> int:
+        raise NotImplementedError
+
+    def sp_id_lookup(self, conn: Any) -> Callable[[str, str], int | None]:
+        def lookup(res_type: str, code: str) -> int | None:
+            key = (res_type, code)
+            sp = self._sp_cache.get(key)
+            if sp is None:
+                row = conn.execute(
+                    self.sql("SELECT sp FROM search_params WHERE res_type = ? AND code = ?"),
+                    (res_type, code),
+                ).fetchone()
+                if row is None:
+                    return None
+                sp = int(row[0])
+                self._sp_cache[key] = sp
+            return sp
+
+        return lookup
+
+    # -- reads
+    def _version(self, row: Any, res_type: str, res_id: str) -> StoredVersion:
+        version, last_updated, deleted, method, content = row
+        return StoredVersion(
+            res_type,
+            res_id,
+            int(version),
+            int(last_updated),
+            bool(deleted),
+            method,
+            self.content_bytes(content),
+        )
+
+    def _read_on(self, conn: Any, res_type: str, res_id: str) -> StoredVersion:
+        row = conn.execute(
+            self.sql(
+                "SELECT v.version, v.last_updated, v.deleted, v.method, v.content "
+                "FROM resources r JOIN resource_versions v "
+                "ON v.rkey = r.rkey AND v.version = r.version "
+                "WHERE r.res_type = ? AND r.res_id = ?"
+            ),
+            (res_type, res_id),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{res_type}/{res_id} is not known")
+        found = self._version(row, res_type, res_id)
+        if found.deleted:
+            raise Gone(f"{res_type}/{res_id} was deleted (version {found.version})")
+        return found
+
+    def _vread_on(self, conn: Any, res_type: str, res_id: str, version: int) -> StoredVersion:
+        row = conn.execute(
+            self.sql(
+                "SELECT v.version, v.last_updated, v.deleted, v.method, v.content "
+                "FROM resources r JOIN resource_versions v ON v.rkey = r.rkey "
+                "WHERE r.res_type = ? AND r.res_id = ? AND v.version = ?"
+            ),
+            (res_type, res_id, version),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{res_type}/{res_id} has no version {version}")
+        found = self._version(row, res_type, res_id)
+        if found.deleted:
+            raise Gone(f"{res_type}/{res_id} version {version} is a deletion")
+        return found
+
+    def _search_ids_on(self, conn: Any, res_type: str, query: SqlQuery, limit: int) -> list[str]:
+        where, params = query.to_sql(self.sp_id_lookup(conn))
+        rows = conn.execute(
+            self.sql(
+                f"SELECT r.res_id FROM resources r WHERE r.res_type = ? AND r.deleted = ? "
+                f"AND ({where}) ORDER BY r.rkey LIMIT ?"
+            ),
+            (res_type, self.boolean(False), *params, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def read(self, res_type: str, res_id: str) -> StoredVersion:
+        with self.reader() as conn:
+            return self._read_on(conn, res_type, res_id)
+
+    def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion:
+        with self.reader() as conn:
+            return self._vread_on(conn, res_type, res_id, version)
+
+    def search_ids(self, res_type: str, query: SqlQuery, limit: int) -> list[str]:
+        with self.reader() as conn:
+            return self._search_ids_on(conn, res_type, query, limit)
+
+    def search_page(
+        self, res_type: str, query: SqlQuery, *, count: int, offset: int
+    ) -> tuple[list[StoredVersion], int]:
+        with self.reader() as conn:
+            where, params = query.to_sql(self.sp_id_lookup(conn))
+            base = (
+                "FROM resources r JOIN resource_versions v "
+                "ON v.rkey = r.rkey AND v.version = r.version "
+                f"WHERE r.res_type = ? AND r.deleted = ? AND ({where})"
+            )
+            args = (res_type, self.boolean(False), *params)
+            total = conn.execute(self.sql(f"SELECT COUNT(*) {base}"), args).fetchone()[0]
+            rows = conn.execute(
+                self.sql(
+                    "SELECT r.res_id, v.version, v.last_updated, v.deleted, v.method, v.content "
+                    f"{base} ORDER BY r.rkey LIMIT ? OFFSET ?"
+                ),
+                (*args, count, offset),
+            ).fetchall()
+        return [self._version(row[1:], res_type, row[0]) for row in rows], int(total)
+
+    def history(
+        self,
+        res_type: str | None,
+        res_id: str | None,
+        *,
+        since: int | None,
+        at: tuple[int, int] | None,
+        count: int,
+        cursor: str | None,
+    ) -> HistoryPage:
+        where: list[str] = []
+        params: list[Any] = []
+        with self.reader() as conn:
+            if res_id is not None:
+                assert res_type is not None
+                row = conn.execute(
+                    self.sql("SELECT rkey FROM resources WHERE res_type = ? AND res_id = ?"),
+                    (res_type, res_id),
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"{res_type}/{res_id} is not known")
+                where.append("v.rkey = ?")
+                params.append(row[0])
+            elif res_type is not None:
+                where.append("v.res_type = ?")
+                params.append(res_type)
+            if since is not None:
+                where.append("v.last_updated >= ?")
+                params.append(since)
+            if at is not None:
+                low, high = at
+                where.append(
+                    "v.last_updated <= ? AND NOT EXISTS (SELECT 1 FROM resource_versions n "
+                    "WHERE n.rkey = v.rkey AND n.version = v.version + 1 AND n.last_updated < ?)"
+                )
+                params.extend((high, low))
+            if cursor is not None:
+                lu, rkey, version = decode_cursor(cursor)
+                where.append(
+                    "(v.last_updated < ? OR (v.last_updated = ? AND "
+                    "(v.rkey < ? OR (v.rkey = ? AND v.version < ?))))"
+                )
+                params.extend((lu, lu, rkey, rkey, version))
+            clause = " AND ".join(where) if where else "1 = 1"
+            rows = conn.execute(
+                self.sql(
+                    "SELECT v.rkey, r.res_type, r.res_id, v.version, v.last_updated, v.deleted, "
+                    "v.method, v.content FROM resource_versions v "
+                    f"JOIN resources r ON r.rkey = v.rkey WHERE {clause} "
+                    "ORDER BY v.last_updated DESC, v.rkey DESC, v.version DESC LIMIT ?"
+                ),
+                (*params, count + 1),
+            ).fetchall()
+        versions = [self._version(row[3:], row[1], row[2]) for row in rows[:count]]
+        next_cursor = None
+        if len(rows) > count:
+            next_cursor = encode_cursor(versions[-1], int(rows[count - 1][0]))
+        return HistoryPage(versions, next_cursor)
+
+    def count(self, res_type: str | None = None) -> int:
+        with self.reader() as conn:
+            if res_type is None:
+                row = conn.execute(
+                    self.sql("SELECT COUNT(*) FROM resources WHERE deleted = ?"),
+                    (self.boolean(False),),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    self.sql("SELECT COUNT(*) FROM resources WHERE res_type = ? AND deleted = ?"),
+                    (res_type, self.boolean(False)),
+                ).fetchone()
+            return int(row[0])
+
+    def transaction(self) -> AbstractContextManager[SqlTransaction]:
+        raise NotImplementedError
+
+    def bulk_write(
+        self, resources: Iterable[dict[str, Any]], *, batch: int = 1000
+    ) -> Iterator[StoredVersion]:
+        """Create or update each resource (by its id) in transactions of `batch` resources."""
+        chunk: list[dict[str, Any]] = []
+        for resource in resources:
+            chunk.append(resource)
+            if len(chunk) >= batch:
+                yield from self._bulk_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._bulk_chunk(chunk)
+
+    def _bulk_chunk(self, chunk: list[dict[str, Any]]) -> list[StoredVersion]:
+        from vnehr.fhir.ids import new_id
+
+        out = []
+        with self.transaction() as txn:
+            for resource in chunk:
+                res_type = resource["resourceType"]
+                res_id = resource.get("id") or new_id()
+                previous = txn.current(res_type, res_id)
+                method = "PUT" if resource.get("id") else "POST"
+                out.append(txn.write(res_type, res_id, resource, method, previous))
+        return out

@@ -1,0 +1,31 @@
+"""GET /metadata: a CapabilityStatement that tells the truth."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+
+def test_it_lists_every_resource_type_and_what_works(client: TestClient) -> None:
+    r = client.get("/fhir/metadata")
+    assert r.status_code == 200
+    cs = r.json()
+    assert cs["resourceType"] == "CapabilityStatement"
+    assert cs["fhirVersion"] == "4.0.1"
+    assert cs["format"] == ["application/fhir+json", "json"]
+    rest = cs["rest"][0]
+    types = {res["type"] for res in rest["resource"]}
+    assert {"Patient", "Observation", "Immunization", "MedicationRequest"} <= types
+    assert len(types) >= 145
+    patient = next(res for res in rest["resource"] if res["type"] == "Patient")
+    codes = {i["code"] for i in patient["interaction"]}
+    assert {"read", "vread", "update", "patch", "delete", "create", "history-instance"} <= codes
+    assert any(p["name"] == "identifier" for p in patient["searchParam"])
+    assert {i["code"] for i in rest["interaction"]} >= {"transaction", "batch"}
+    assert any(op["name"] == "validate" for op in rest["operation"])
+
+
+def test_the_statement_is_itself_valid(client: TestClient) -> None:
+    cs = client.get("/fhir/metadata").json()
+    r = client.post("/fhir/$validate", json=cs, headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 200
+    assert not [i for i in r.json()["issue"] if i["severity"] in ("error", "fatal")], r.text

@@ -1,0 +1,85 @@
+"""Bad input never hurts: a clear OperationOutcome, the right 4xx, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.people import lan
+from vnehr.settings import Settings
+
+JSON = {"Content-Type": "application/fhir+json"}
+
+
+def _assert_outcome(r, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["severity"] in ("error", "fatal")
+    assert body["issue"][0]["diagnostics"]
+    return body
+
+
+def test_malformed_json_is_400_with_the_position(client: TestClient) -> None:
+    r = client.post("/fhir/Patient", content=b'{"resourceType": "Patient",', headers=JSON)
+    body = _assert_outcome(r, 400)
+    assert "line 1" in body["issue"][0]["diagnostics"]
+
+
+def test_unknown_elements_and_wrong_types_name_their_location(client: TestClient) -> None:
+    r = client.post("/fhir/Patient", json={**lan(), "favouriteColour": "blue"}, headers=JSON)
+    body = _assert_outcome(r, 400)
+    assert any(
+        "Patient.favouriteColour" in e for i in body["issue"] for e in i.get("expression", [])
+    )
+    r = client.post("/fhir/Patient", json={**lan(), "birthDate": 1985}, headers=JSON)
+    body = _assert_outcome(r, 400)
+    assert any("Patient.birthDate" in e for i in body["issue"] for e in i.get("expression", []))
+    assert client.get("/fhir/Patient").json()["total"] == 0
+
+
+def test_a_body_that_is_not_an_object(client: TestClient) -> None:
+    _assert_outcome(client.post("/fhir/Patient", content=b"[1,2]", headers=JSON), 400)
+    _assert_outcome(client.post("/fhir/Patient", content=b"", headers=JSON), 400)
+
+
+def test_xml_is_refused_clearly(client: TestClient) -> None:
+    r = client.post(
+        "/fhir/Patient", content=b"<Patient/>", headers={"Content-Type": "application/fhir+xml"}
+    )
+    _assert_outcome(r, 415)
+    _assert_outcome(client.get("/fhir/metadata", params={"_format": "xml"}), 406)
+    _assert_outcome(client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}), 406)
+    assert client.get("/fhir/metadata", params={"_format": "json"}).status_code == 200
+
+
+def test_wrong_methods_are_405(client: TestClient) -> None:
+    _assert_outcome(client.delete("/fhir/metadata"), 405)
+    _assert_outcome(client.put("/fhir", json=lan(), headers=JSON), 405)
+
+
+def test_invalid_search_parameters_are_400(client: TestClient) -> None:
+    _assert_outcome(client.get("/fhir/Patient", params={"birthdate": "not-a-date"}), 400)
+    _assert_outcome(client.get("/fhir/Patient", params={"nonsense": "x"}), 400)
+
+
+@pytest.fixture
+def small_client(database_url: str):  # type: ignore[no-untyped-def]
+    from vnehr.app import create_app
+
+    settings = Settings(database_url=database_url, dev=True, max_body_bytes=2048)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_oversized_bodies_are_413(small_client: TestClient) -> None:
+    big = {**lan(), "name": [{"text": "x" * 5000}]}
+    _assert_outcome(small_client.post("/fhir/Patient", json=big, headers=JSON), 413)
+
+
+def test_without_dev_mode_no_data_is_served(database_url: str) -> None:
+    from vnehr.app import create_app
+
+    with TestClient(create_app(Settings(database_url=database_url, dev=False))) as c:
+        _assert_outcome(c.get("/fhir/Patient"), 401)
+        assert c.get("/fhir/metadata").status_code == 200
