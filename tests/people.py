@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-CCCD = "http://fhir.ehealth.gov.vn/core/sid/citizen_id"
+# The VN Core draft IG: national_id is the CCCD (căn cước công dân); citizen_id is the old CMND.
+CCCD = "http://fhir.ehealth.gov.vn/core/sid/national_id"
 BHYT = "http://fhir.ehealth.gov.vn/core/sid/insurance_number"
 LOINC = "http://loinc.org"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import FastAPI
+
 from vnehr.fhir.validation import validate
 from vnehr.interactions.context import Context
 from vnehr.router import Router
@@ -34,7 +36,7 @@ def create_server(settings: Settings) -> Server:
     return Server(settings, store, Router(ctx))
 
 
-def create_app(settings: Settings):  # type: ignore[no-untyped-def]
+def create_app(settings: Settings) -> FastAPI:
     """The ASGI application serving the FHIR API under /fhir."""
     from vnehr.http.asgi import build_asgi
 

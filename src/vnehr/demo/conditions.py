@@ -6,13 +6,13 @@ from datetime import date
 from typing import Any
 
 from vnehr.demo import systems
-from vnehr.demo.chart import Chart
+from vnehr.demo.chart import TODAY, Chart
 from vnehr.demo.encounters import Visit, diagnose
 from vnehr.demo.registry import practitioner_ref
 
 Resource = dict[str, Any]
 
-# code: (Vietnamese display as in the MoH Vietnamese edition of ICD-10, WHO English title)
+# code: (Vietnamese display, after the MoH Vietnamese edition of ICD-10; WHO English title)
 ICD10 = {
     "I10": ("Bệnh tăng huyết áp vô căn (nguyên phát)", "Essential (primary) hypertension"),
     "E11": ("Bệnh đái tháo đường không phụ thuộc insulin", "Type 2 diabetes mellitus"),
@@ -77,14 +77,14 @@ def condition(
     diagnoses, resolved when `abated` is given.
     """
     chronic = code in CHRONIC
+    if abated is not None and abated >= TODAY:
+        abated = None  # still ill on the day the population is seen
     category = "problem-list-item" if chronic else "encounter-diagnosis"
     status = "resolved" if abated else "active"
     resource: Resource = {
         "resourceType": "Condition",
         "id": chart.new_id(),
-        "clinicalStatus": {
-            "coding": [{"system": systems.CONDITION_CLINICAL, "code": status}]
-        },
+        "clinicalStatus": {"coding": [{"system": systems.CONDITION_CLINICAL, "code": status}]},
         "verificationStatus": {
             "coding": [{"system": systems.CONDITION_VERIFICATION, "code": "confirmed"}]
         },

@@ -14,7 +14,11 @@ from vnehr.demo.registry import organization_ref, practitioner_ref
 Resource = dict[str, Any]
 
 CLASSES = {"AMB": "ambulatory", "IMP": "inpatient encounter"}
-DIAGNOSIS_ROLES = {"CC": "Chief complaint", "AD": "Admission diagnosis", "DD": "Discharge diagnosis"}
+DIAGNOSIS_ROLES = {
+    "CC": "Chief complaint",
+    "AD": "Admission diagnosis",
+    "DD": "Discharge diagnosis",
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,11 @@ def visit(
         day = min(day, TODAY - timedelta(days=nights + 1))
     clinician = clinician or facility.clinician(rng)
     start = rng.randrange(7 * 60, 21 * 60 if inpatient else 16 * 60, 5)
-    end = nights * 1440 + rng.randrange(9 * 60, 11 * 60, 5) if inpatient else start + rng.randrange(15, 120, 5)
+    end = (
+        nights * 1440 + rng.randrange(9 * 60, 11 * 60, 5)
+        if inpatient
+        else start + rng.randrange(15, 120, 5)
+    )
     identifiers = [
         {
             "use": "official",

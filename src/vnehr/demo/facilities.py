@@ -16,7 +16,9 @@ LEVELS = {
     "district": "Tuyến huyện",
     "commune": "Tuyến xã",
 }
-# Real central (MoH) hospitals; their codes here are synthetic.
+# Real central (MoH) hospitals, in the first ward listed for their province unless placed
+# otherwise below; their codes here are synthetic.
+WARD_OF = {"Bệnh viện Đa khoa Trung ương Quảng Nam": "Phường Tam Kỳ"}
 CENTRAL = (
     ("01", "Bệnh viện Bạch Mai", "general", "north"),
     ("01", "Bệnh viện Nhi Trung ương", "pediatric", "north"),
@@ -101,10 +103,6 @@ class Network:
     facilities: tuple[Facility, ...]
     _care: dict[tuple[str, str], Care] = field(default_factory=dict)
 
-    @property
-    def clinicians(self) -> tuple[Clinician, ...]:
-        return tuple(c for f in self.facilities for c in f.staff)
-
     def care(self, province: Province, ward: Ward) -> Care:
         return self._care[(province.code, ward.name)]
 
@@ -117,8 +115,16 @@ def network(seed: int) -> Network:
     serial: dict[str, int] = {}
     out: list[Facility] = []
 
-    def add(province: Province, ward: Ward, name: str, level: str, kind: str, *,
-            private: bool = False, parent: Facility | None = None) -> Facility:  # fmt: skip
+    def add(
+        province: Province,
+        ward: Ward,
+        name: str,
+        level: str,
+        kind: str,
+        *,
+        private: bool = False,
+        parent: Facility | None = None,
+    ) -> Facility:
         serial[province.code] = serial.get(province.code, 0) + 1
         code = f"{province.code}{serial[province.code]:03d}"
         specialties = SPECIALTIES.get(kind, SPECIALTIES["primary"])
@@ -136,11 +142,12 @@ def network(seed: int) -> Network:
     central: dict[tuple[str, str], Facility] = {}
     for code, name, kind, region in CENTRAL:
         province = geo.by_code(code)
-        facility = add(province, province.wards[0], name, "central", kind)
+        ward = next((w for w in province.wards if w.name == WARD_OF.get(name)), province.wards[0])
+        facility = add(province, ward, name, "central", kind)
         central.setdefault((region, kind), facility)
     hospitals: dict[str, tuple[Facility, Facility]] = {}
     for p in geo.provinces:
-        label = f"thành phố {p.short_name}" if p.is_city else f"tỉnh {p.short_name}"
+        label = f"Thành phố {p.short_name}" if p.is_city else f"tỉnh {p.short_name}"
         general = add(p, p.wards[0], f"Bệnh viện Đa khoa {label}", "provincial", "general")
         children = general
         if p.is_city:
@@ -150,20 +157,27 @@ def network(seed: int) -> Network:
     for p in geo.provinces:
         for i, area in enumerate(p.areas):
             ward = next(w for w in p.wards if w.area == i)
-            centres[(p.code, i)] = add(p, ward, f"Trung tâm Y tế khu vực {area}", "district", "primary")
+            centres[(p.code, i)] = add(
+                p, ward, f"Trung tâm Y tế khu vực {area}", "district", "primary"
+            )
     stations: dict[tuple[str, str], Facility] = {}
     for p in geo.provinces:
         for ward in p.wards:
             stations[(p.code, ward.name)] = add(
-                p, ward, f"Trạm Y tế {ward.name}", "commune", "primary",
+                p,
+                ward,
+                f"Trạm Y tế {ward.name}",
+                "commune",
+                "primary",
                 parent=centres[(p.code, ward.area)],
-            )  # fmt: skip
+            )
     private: dict[str, Facility] = {}
     for code, name, kind in PRIVATE:
         p = geo.by_code(code)
         level = "provincial" if kind == "general" else "district"
-        facility = add(p, p.wards[1], name, level, "general" if kind == "general" else "primary",
-                       private=True)  # fmt: skip
+        facility = add(
+            p, p.wards[1], name, level, "general" if kind == "general" else "primary", private=True
+        )
         private.setdefault(code, facility)
     net = Network(tuple(out))
     for p in geo.provinces:

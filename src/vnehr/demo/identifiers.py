@@ -64,7 +64,7 @@ def cccd(birth_province: str, sex: str, birth: date, index: int, offset: int) ->
 
 def bhxh_number(province: str, index: int, offset: int) -> str:
     """A 10-digit social insurance number (mã số BHXH): province code and 8 serial digits."""
-    return f"{province}{(index * _BHXH_MULTIPLIER + offset) % 100_000_000:08d}"
+    return f"{province}{(index * _BHXH_MULTIPLIER + offset * 101) % 100_000_000:08d}"
 
 
 def bhyt_group(rng: random.Random, age: int) -> str | None:

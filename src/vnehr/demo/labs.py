@@ -80,14 +80,21 @@ PANELS = {
     "microbiology": ("18725-2", "Microbiology studies (set)", "Vi sinh", "MB", "Microbiology"),
 }  # fmt: skip
 INTERPRETATIONS = {"L": "Low", "N": "Normal", "H": "High", "POS": "Positive", "NEG": "Negative"}
-ANSWERS = {True: ("10828004", "Positive", "Dương tính"), False: ("260385009", "Negative", "Âm tính")}
+ANSWERS = {
+    True: ("10828004", "Positive", "Dương tính"),
+    False: ("260385009", "Negative", "Âm tính"),
+}
 
 
 def interpretation(code: str) -> list[Resource]:
     return [
         {
             "coding": [
-                {"system": systems.V3_INTERPRETATION, "code": code, "display": INTERPRETATIONS[code]}
+                {
+                    "system": systems.V3_INTERPRETATION,
+                    "code": code,
+                    "display": INTERPRETATIONS[code],
+                }
             ]
         }
     ]
@@ -97,7 +104,9 @@ def quantity(value: float, unit: str, ucum: str) -> Resource:
     return {"value": value, "unit": unit, "system": systems.UCUM, "code": ucum}
 
 
-def _observation(chart: Chart, visit: Visit, code: str, display: str, text: str, minutes: int) -> Resource:
+def _observation(
+    chart: Chart, visit: Visit, code: str, display: str, text: str, minutes: int
+) -> Resource:
     return {
         "resourceType": "Observation",
         "id": chart.new_id(),
@@ -105,19 +114,24 @@ def _observation(chart: Chart, visit: Visit, code: str, display: str, text: str,
         "category": [
             {
                 "coding": [
-                    {"system": systems.OBSERVATION_CATEGORY, "code": "laboratory",
-                     "display": "Laboratory"}
+                    {
+                        "system": systems.OBSERVATION_CATEGORY,
+                        "code": "laboratory",
+                        "display": "Laboratory",
+                    }
                 ]
             }
         ],
-        "code": {"coding": [{"system": systems.LOINC, "code": code, "display": display}],
-                 "text": text},
+        "code": {
+            "coding": [{"system": systems.LOINC, "code": code, "display": display}],
+            "text": text,
+        },
         "subject": chart.subject(),
         "encounter": visit.ref(),
         "effectiveDateTime": visit.at(minutes),
         "issued": visit.at(minutes + 90),
         "performer": [organization_ref(visit.facility)],
-    }  # fmt: skip
+    }
 
 
 def result(chart: Chart, visit: Visit, key: str, value: float, *, minutes: int = 20) -> Resource:
@@ -126,8 +140,14 @@ def result(chart: Chart, visit: Visit, key: str, value: float, *, minutes: int =
     low, high = test.low, test.high
     if test.female and chart.person.sex == "female":
         low, high = test.female
-    number: float = round(value, test.decimals) if test.decimals else int(round(value))
-    flag = "L" if low is not None and number < low else "H" if high is not None and number > high else "N"
+    number: float = round(value, test.decimals) if test.decimals else round(value)
+    flag = (
+        "L"
+        if low is not None and number < low
+        else "H"
+        if high is not None and number > high
+        else "N"
+    )
     resource = _observation(chart, visit, test.code, test.display, test.text, minutes)
     resource["valueQuantity"] = quantity(number, test.unit, test.ucum)
     resource["interpretation"] = interpretation(flag)
@@ -140,7 +160,9 @@ def result(chart: Chart, visit: Visit, key: str, value: float, *, minutes: int =
     return chart.add(resource)
 
 
-def detected(chart: Chart, visit: Visit, key: str, positive: bool, *, minutes: int = 20) -> Resource:
+def detected(
+    chart: Chart, visit: Visit, key: str, positive: bool, *, minutes: int = 20
+) -> Resource:
     """A qualitative result: positive or negative (SNOMED CT answer)."""
     code, display, text = CODED_TESTS[key]
     answer, answer_display, answer_text = ANSWERS[positive]
@@ -163,11 +185,20 @@ def report(chart: Chart, visit: Visit, panel: str, results: list[Resource]) -> R
             "id": chart.new_id(),
             "status": "final",
             "category": [
-                {"coding": [{"system": systems.V2_DIAGNOSTIC_SERVICE, "code": section,
-                             "display": section_display}]}
+                {
+                    "coding": [
+                        {
+                            "system": systems.V2_DIAGNOSTIC_SERVICE,
+                            "code": section,
+                            "display": section_display,
+                        }
+                    ]
+                }
             ],
-            "code": {"coding": [{"system": systems.LOINC, "code": code, "display": display}],
-                     "text": text},
+            "code": {
+                "coding": [{"system": systems.LOINC, "code": code, "display": display}],
+                "text": text,
+            },
             "subject": chart.subject(),
             "encounter": visit.ref(),
             "effectiveDateTime": results[0]["effectiveDateTime"],
@@ -175,10 +206,12 @@ def report(chart: Chart, visit: Visit, panel: str, results: list[Resource]) -> R
             "performer": [organization_ref(visit.facility)],
             "result": [local(r) for r in results],
         }
-    )  # fmt: skip
+    )
 
 
-def panel(chart: Chart, visit: Visit, name: str, values: dict[str, float], *, minutes: int = 20) -> list[Resource]:
+def panel(
+    chart: Chart, visit: Visit, name: str, values: dict[str, float], *, minutes: int = 20
+) -> list[Resource]:
     """Results for every test in `values`, and their report."""
     results = [result(chart, visit, key, v, minutes=minutes) for key, v in values.items()]
     report(chart, visit, name, results)

@@ -69,8 +69,8 @@ DRUGS = {
                         ("308191", "amoxicillin 500 MG Oral Capsule")),
     "amoxicillin_child": Drug("J01CA04", "amoxicillin", "Amoxicilin 250 mg, thuốc bột uống",
                               "sachet", "oral", 1, 3, "Uống 1 gói/lần, 3 lần/ngày"),
-    "ceftriaxone": Drug("J01DD04", "ceftriaxone", "Ceftriaxon 1 g, bột pha tiêm", "vial", "iv", 1, 2,
-                        "Tiêm tĩnh mạch chậm 1 lọ/lần, 2 lần/ngày"),
+    "ceftriaxone": Drug("J01DD04", "ceftriaxone", "Ceftriaxon 1 g, bột pha tiêm", "vial", "iv",
+                        1, 2, "Tiêm tĩnh mạch chậm 1 lọ/lần, 2 lần/ngày"),
     "omeprazole": Drug("A02BC01", "omeprazole", "Omeprazol 20 mg, viên nang tan trong ruột",
                        "capsule", "oral", 1, 2, "Uống 1 viên/lần, 2 lần/ngày, trước ăn 30 phút"),
     "salbutamol": Drug("R03AC02", "salbutamol", "Salbutamol 100 mcg/liều, bình xịt định liều",
@@ -98,7 +98,13 @@ def medication(drug: Drug) -> Resource:
 
 
 def prescribe(
-    chart: Chart, visit: Visit, key: str, *, days: int, reason: Resource | None = None, active: bool = False
+    chart: Chart,
+    visit: Visit,
+    key: str,
+    *,
+    days: int,
+    reason: Resource | None = None,
+    active: bool = False,
 ) -> Resource:
     """A prescription written at `visit` for `days` days; `active` while still being taken."""
     drug = DRUGS[key]
@@ -113,7 +119,10 @@ def prescribe(
         "sequence": 1,
         "text": drug.instruction,
         "timing": timing,
-        "route": {"coding": [{"system": systems.SNOMED, "code": code, "display": display}], "text": text},
+        "route": {
+            "coding": [{"system": systems.SNOMED, "code": code, "display": display}],
+            "text": text,
+        },
         "doseAndRate": [{"doseQuantity": quantity(drug.dose, unit, ucum)}],
     }
     if drug.as_needed:

@@ -63,7 +63,12 @@ class VietName:
 
     def human_name(self) -> dict[str, Any]:
         """FHIR HumanName: `family` is the family name, `given` the middle and given names."""
-        return {"use": "official", "text": self.text, "family": self.family, "given": list(self.given)}
+        return {
+            "use": "official",
+            "text": self.text,
+            "family": self.family,
+            "given": list(self.given),
+        }
 
 
 def family_name(rng: random.Random, *, southern: bool) -> str:

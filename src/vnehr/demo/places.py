@@ -88,7 +88,9 @@ class Geography:
 
 @cache
 def geography() -> Geography:
-    raw = json.loads(resources.files("vnehr.demo").joinpath("data/provinces.json").read_text("utf-8"))
+    raw = json.loads(
+        resources.files("vnehr.demo").joinpath("data/provinces.json").read_text("utf-8")
+    )
     former = tuple(FormerProvince(**f) for f in raw["former"])
     provinces = tuple(
         Province(

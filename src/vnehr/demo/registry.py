@@ -116,7 +116,9 @@ def practitioner_role(clinician: Clinician, facility: Facility) -> Resource:
             }
         ],
         "specialty": [
-            {"coding": [{"system": systems.SNOMED, "code": code, "display": display}],
-             "text": department}
+            {
+                "coding": [{"system": systems.SNOMED, "code": code, "display": display}],
+                "text": department,
+            }
         ],
-    }  # fmt: skip
+    }

@@ -29,7 +29,10 @@ def _vital(chart: Chart, code: str, display: str, text: str, when: str) -> Resou
                 ]
             }
         ],
-        "code": {"coding": [{"system": systems.LOINC, "code": code, "display": display}], "text": text},
+        "code": {
+            "coding": [{"system": systems.LOINC, "code": code, "display": display}],
+            "text": text,
+        },
         "subject": chart.subject(),
         "effectiveDateTime": when,
     }
@@ -43,23 +46,23 @@ def _at_visit(chart: Chart, visit: Visit, code: str, display: str, text: str) ->
 
 
 def blood_pressure(chart: Chart, visit: Visit, systolic: int, diastolic: int) -> Resource:
-    resource = _at_visit(chart, visit, "85354-9", "Blood pressure panel with all children optional",
-                         "Huyết áp")  # fmt: skip
+    resource = _at_visit(
+        chart, visit, "85354-9", "Blood pressure panel with all children optional", "Huyết áp"
+    )
     resource["component"] = [
-        {
-            "code": {"coding": [{"system": systems.LOINC, "code": "8480-6",
-                                 "display": "Systolic blood pressure"}], "text": "Huyết áp tâm thu"},
-            "valueQuantity": quantity(systolic, "mmHg", "mm[Hg]"),
-            "interpretation": interpretation("H" if systolic >= 140 else "L" if systolic < 90 else "N"),
-        },
-        {
-            "code": {"coding": [{"system": systems.LOINC, "code": "8462-4",
-                                 "display": "Diastolic blood pressure"}], "text": "Huyết áp tâm trương"},
-            "valueQuantity": quantity(diastolic, "mmHg", "mm[Hg]"),
-            "interpretation": interpretation("H" if diastolic >= 90 else "L" if diastolic < 60 else "N"),
-        },
-    ]  # fmt: skip
+        _component("8480-6", "Systolic blood pressure", "Huyết áp tâm thu", systolic, 140, 90),
+        _component("8462-4", "Diastolic blood pressure", "Huyết áp tâm trương", diastolic, 90, 60),
+    ]
     return chart.add(resource)
+
+
+def _component(code: str, display: str, text: str, mmhg: int, high: int, low: int) -> Resource:
+    coding = {"system": systems.LOINC, "code": code, "display": display}
+    return {
+        "code": {"coding": [coding], "text": text},
+        "valueQuantity": quantity(mmhg, "mmHg", "mm[Hg]"),
+        "interpretation": interpretation("H" if mmhg >= high else "L" if mmhg < low else "N"),
+    }
 
 
 def body_weight(chart: Chart, visit: Visit, kg: float) -> Resource:
@@ -74,17 +77,25 @@ def body_measures(chart: Chart, visit: Visit, kg: float, cm: float) -> list[Reso
     height = _at_visit(chart, visit, "8302-2", "Body height", "Chiều cao")
     height["valueQuantity"] = quantity(round(cm), "cm", "cm")
     chart.add(height)
-    bmi_value = round(weight["valueQuantity"]["value"] / (height["valueQuantity"]["value"] / 100) ** 2, 1)
-    bmi = _at_visit(chart, visit, "39156-5", "Body mass index (BMI) [Ratio]", "Chỉ số khối cơ thể (BMI)")
+    bmi_value = round(
+        weight["valueQuantity"]["value"] / (height["valueQuantity"]["value"] / 100) ** 2, 1
+    )
+    bmi = _at_visit(
+        chart, visit, "39156-5", "Body mass index (BMI) [Ratio]", "Chỉ số khối cơ thể (BMI)"
+    )
     bmi["valueQuantity"] = quantity(bmi_value, "kg/m2", "kg/m2")
     # WHO Asian cut-offs, used in Vietnam: overweight from 23.
-    bmi["interpretation"] = interpretation("L" if bmi_value < 18.5 else "H" if bmi_value >= 23 else "N")
+    bmi["interpretation"] = interpretation(
+        "L" if bmi_value < 18.5 else "H" if bmi_value >= 23 else "N"
+    )
     bmi["derivedFrom"] = [local(weight), local(height)]
     chart.add(bmi)
     return [weight, height, bmi]
 
 
-def body_temperature(chart: Chart, when: str, celsius: float, visit: Visit | None = None) -> Resource:
+def body_temperature(
+    chart: Chart, when: str, celsius: float, visit: Visit | None = None
+) -> Resource:
     """A temperature, at a visit or reported at home (after a vaccination, for instance)."""
     if visit is not None:
         resource = _at_visit(chart, visit, "8310-5", "Body temperature", "Nhiệt độ")

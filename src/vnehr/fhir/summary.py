@@ -10,7 +10,8 @@ from importlib import resources
 @cache
 def _table() -> dict[str, dict[str, list[str]]]:
     text = resources.files("vnehr.fhir.definitions").joinpath("r4/summary_elements.json")
-    return json.loads(text.read_text())  # type: ignore[no-any-return]
+    table: dict[str, dict[str, list[str]]] = json.loads(text.read_text())
+    return table
 
 
 @cache

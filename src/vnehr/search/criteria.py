@@ -14,6 +14,7 @@ from typing import Any
 from vnehr.errors import InvalidRequest
 from vnehr.fhir.instant import parse_range
 from vnehr.fhir.text import fold, nfc
+from vnehr.search.index_hash import value_hash
 from vnehr.search.registry import SearchParamRegistry
 
 SpId = Callable[[str, str], "int | None"]
@@ -52,7 +53,7 @@ class Criterion:
     def __post_init__(self) -> None:
         if self.code != "_id":  # values are checked here, even if no row could match
             for value in self.values:
-                _VALUE_SQL[self.kind](self.modifier, value, self.code)
+                _VALUE_SQL[self.kind](self.modifier, value, self.code, 0)
 
     def to_sql(self, sp_id: SpId) -> tuple[str, list[Any]]:
         if self.code == "_id":
@@ -64,30 +65,29 @@ class Criterion:
         ors: list[str] = []
         params: list[Any] = []
         for value in self.values:
-            sql, args = _VALUE_SQL[self.kind](self.modifier, value, self.code)
+            sql, args = _VALUE_SQL[self.kind](self.modifier, value, self.code, sp)
             ors.append(sql)
             params.extend(args)
         table = _TABLES[self.kind]
         return (
-            f"EXISTS (SELECT 1 FROM {table} x WHERE x.rkey = r.rkey AND x.sp = ? "
-            f"AND ({' OR '.join(ors)}))",
+            f"r.rkey IN (SELECT x.rkey FROM {table} x WHERE x.sp = ? AND ({' OR '.join(ors)}))",
             [sp, *params],
         )
 
 
-def _token_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
+def _token_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
     if modifier == "text":
         return "x.text LIKE ?", [fold(value) + "%"]
     parts = _split(value, "|")
     if len(parts) == 1:
-        return "x.code = ?", [parts[0]]
+        return "x.hv = ? AND x.code = ?", [value_hash(sp, parts[0]), parts[0]]
     if len(parts) != 2:
         raise InvalidRequest(f"Invalid token value for '{code}': {value!r}")
     system, token = parts
     if system and token:
-        return "x.system = ? AND x.code = ?", [system, token]
+        return "x.hv = ? AND x.code = ? AND x.system = ?", [value_hash(sp, token), token, system]
     if token:
-        return "x.system IS NULL AND x.code = ?", [token]
+        return "x.hv = ? AND x.code = ? AND x.system IS NULL", [value_hash(sp, token), token]
     return "x.system = ?", [system]
 
 
@@ -95,7 +95,7 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _string_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
+def _string_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
     if modifier == "exact":
         return "x.exact = ?", [nfc(value)]
     if modifier == "contains":
@@ -103,18 +103,18 @@ def _string_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
     return "x.folded LIKE ? ESCAPE '\\'", [_like_escape(fold(value)) + "%"]
 
 
-def _reference_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
+def _reference_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
     if "://" in value:
-        return "x.url = ?", [value]
-    if "/" in value:
-        target_type, _, target_id = value.rpartition("/")
-        return "x.target_type = ? AND x.target_id = ?", [target_type.split("/")[-1], target_id]
-    if modifier:
-        return "x.target_type = ? AND x.target_id = ?", [modifier, value]
-    return "x.target_id = ?", [value]
+        return "x.hv = ? AND x.url = ?", [value_hash(sp, value), value]
+    target_type, _, target_id = value.rpartition("/")
+    target_type = target_type.split("/")[-1] or modifier
+    hv = value_hash(sp, target_id)
+    if target_type:
+        return "x.hv = ? AND x.target_id = ? AND x.target_type = ?", [hv, target_id, target_type]
+    return "x.hv = ? AND x.target_id = ?", [hv, target_id]
 
 
-def _date_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
+def _date_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
     prefix = value[:2] if value[:2] in _DATE_PREFIXES else "eq"
     text = value[2:] if value[:2] in _DATE_PREFIXES else value
     low, high = parse_range(text, code)
@@ -135,11 +135,11 @@ def _date_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
             return "x.low <= ? AND x.high >= ?", [high, low]
 
 
-def _uri_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
-    return "x.uri = ?", [value]
+def _uri_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
+    return "x.hv = ? AND x.uri = ?", [value_hash(sp, value), value]
 
 
-def _number_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
+def _number_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
     try:
         number = float(value.split("|")[0].lstrip("eqnglt") or "x")
     except ValueError:
@@ -147,7 +147,7 @@ def _number_sql(modifier: str, value: str, code: str) -> tuple[str, list[Any]]:
     return "x.low <= ? AND x.high >= ?", [number, number]
 
 
-_VALUE_SQL: dict[str, Callable[[str, str, str], tuple[str, list[Any]]]] = {
+_VALUE_SQL: dict[str, Callable[[str, str, str, int], tuple[str, list[Any]]]] = {
     "token": _token_sql,
     "string": _string_sql,
     "reference": _reference_sql,

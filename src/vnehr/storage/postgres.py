@@ -4,7 +4,7 @@ conditional create, COPY for index rows."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from vnehr.errors import StoreUnavailable
 from vnehr.storage.base import Indexer
-from vnehr.storage.schema import INDEX_TABLES, POSTGRES_MIGRATIONS
+from vnehr.storage.schema import POSTGRES_MIGRATIONS
 from vnehr.storage.sql_store import SqlStore, SqlTransaction
 
 # Past this many rows a COPY beats a pipelined executemany.
@@ -60,24 +60,26 @@ class PostgresStore(SqlStore):
         with conn.cursor() as cur:
             cur.executemany(statement, rows)
 
-    def write_index_rows(self, conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+    def write_rows(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         if len(rows) < _COPY_THRESHOLD:
-            super().write_index_rows(conn, table, rows)
+            super().write_rows(conn, table, columns, rows)
             return
-        columns = ", ".join(("rkey", "sp", *INDEX_TABLES[table]))
-        with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
 
-    def _insert_resource(
-        self, conn: Any, res_type: str, res_id: str, version: int, now: int, deleted: bool
-    ) -> int:
-        row = conn.execute(
-            "INSERT INTO resources (res_type, res_id, version, last_updated, deleted) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING rkey",
-            (res_type, res_id, version, now, deleted),
-        ).fetchone()
-        return int(row[0])
+    def _allocate_keys(self, conn: Any, n: int) -> list[int]:
+        rows = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('resources', 'rkey')) "
+            "FROM generate_series(1, %s)",
+            (n,),
+        ).fetchall()
+        return sorted((int(r[0]) for r in rows), reverse=True)
 
     def _select_current(self, conn: Any, res_type: str, res_id: str) -> Any:
         row = conn.execute(

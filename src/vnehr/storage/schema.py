@@ -8,15 +8,17 @@ search-parameter type holds rows of the current version only.
 from __future__ import annotations
 
 # Index tables and their value columns, shared by both dialects and by the writers.
+# `hv` is value_hash(sp, value) of the exact-match types (search/index_hash.py).
 INDEX_TABLES: dict[str, tuple[str, ...]] = {
-    "idx_token": ("system", "code", "text"),
+    "idx_token": ("system", "code", "text", "hv"),
     "idx_string": ("folded", "exact"),
     "idx_date": ("low", "high"),
     "idx_number": ("value", "low", "high"),
     "idx_quantity": ("value", "low", "high", "system", "code", "unit"),
-    "idx_reference": ("target_type", "target_id", "url"),
-    "idx_uri": ("uri",),
+    "idx_reference": ("target_type", "target_id", "url", "hv"),
+    "idx_uri": ("uri", "hv"),
 }
+HASHED = {"idx_token": 1, "idx_reference": 1, "idx_uri": 0}  # which row value is hashed
 
 _SQLITE_TYPES = {
     "system": "TEXT",
@@ -32,20 +34,22 @@ _SQLITE_TYPES = {
     "target_id": "TEXT",
     "url": "TEXT",
     "uri": "TEXT",
+    "hv": "INTEGER",
 }
 _PG_TYPES = {**_SQLITE_TYPES, "low": "DOUBLE PRECISION", "high": "DOUBLE PRECISION"}
 _PG_TYPES["value"] = "DOUBLE PRECISION"
+_PG_TYPES["hv"] = "BIGINT"
 # Date bounds are integer microseconds: exact, unlike doubles at that magnitude.
 _DATE_TYPES = {"sqlite": "INTEGER", "postgresql": "BIGINT"}
 
 _INDEX_LOOKUPS: dict[str, tuple[str, ...]] = {
-    "idx_token": ("sp", "code", "system"),
+    "idx_token": ("hv",),
     "idx_string": ("sp", "folded"),
     "idx_date": ("sp", "low", "high"),
     "idx_number": ("sp", "value"),
     "idx_quantity": ("sp", "code", "value"),
-    "idx_reference": ("sp", "target_id", "target_type"),
-    "idx_uri": ("sp", "uri"),
+    "idx_reference": ("hv",),
+    "idx_uri": ("hv",),
 }
 
 
@@ -63,7 +67,6 @@ def _index_tables(dialect: str) -> list[str]:
         )
         out.append(f"CREATE INDEX {table}_rkey ON {table} (rkey)")
         out.append(f"CREATE INDEX {table}_lookup ON {table} ({', '.join(_INDEX_LOOKUPS[table])})")
-    out.append("CREATE INDEX idx_reference_url ON idx_reference (sp, url)")
     return out
 
 

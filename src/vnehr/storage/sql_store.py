@@ -15,9 +15,10 @@ from typing import Any, Protocol
 from vnehr.errors import Gone, InvalidRequest, NotFound
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.instant import format_instant, now_micros
+from vnehr.search.index_hash import value_hash
 from vnehr.search.index_rows import IndexRows
 from vnehr.storage.base import Current, HistoryPage, Indexer, StoredVersion
-from vnehr.storage.schema import INDEX_TABLES
+from vnehr.storage.schema import HASHED, INDEX_TABLES
 
 
 class SqlQuery(Protocol):
@@ -27,12 +28,8 @@ class SqlQuery(Protocol):
 
 
 _HEAD = ("resourceType", "id", "meta")
-_VERSION_COLUMNS = "rkey, version, res_type, last_updated, deleted, method, content"
-_INDEX_INSERTS = {
-    table: f"INSERT INTO {table} (rkey, sp, {', '.join(cols)}) "
-    f"VALUES (?, ?, {', '.join('?' for _ in cols)})"
-    for table, cols in INDEX_TABLES.items()
-}
+_RESOURCE_COLUMNS = ("rkey", "res_type", "res_id", "version", "last_updated", "deleted")
+_VERSION_COLUMNS = ("rkey", "version", "res_type", "last_updated", "deleted", "method", "content")
 _INDEX_FIELDS = {
     "idx_token": "tokens",
     "idx_string": "strings",
@@ -82,14 +79,23 @@ def decode_cursor(cursor: str) -> tuple[int, int, int]:
 
 
 class SqlTransaction:
-    """One write transaction on one connection; index and version rows are sent in batches."""
+    """One write transaction on one connection.
+
+    Rows are buffered and sent in batches (executemany, or COPY on PostgreSQL) when the
+    transaction reads, searches or commits; integer keys of new resources are allocated
+    in blocks, so a create costs no round trip of its own.
+    """
 
     def __init__(self, store: SqlStore, conn: Any) -> None:
         self.store = store
         self.conn = conn
+        self._known: dict[tuple[str, str], Current] = {}  # written in this transaction
+        self._inserts: dict[int, list[Any]] = {}  # rkey -> resources row, not yet sent
+        self._updates: list[tuple[Any, ...]] = []
         self._versions: list[tuple[Any, ...]] = []
         self._index: dict[str, list[tuple[Any, ...]]] = {t: [] for t in INDEX_TABLES}
         self._stale: list[tuple[int]] = []
+        self._keys: list[int] = []
 
     # -- reads inside the transaction see its own writes
     def read(self, res_type: str, res_id: str) -> StoredVersion:
@@ -105,11 +111,19 @@ class SqlTransaction:
         return self.store._search_ids_on(self.conn, res_type, query, limit)
 
     def current(self, res_type: str, res_id: str) -> Current | None:
+        known = self._known.get((res_type, res_id))
+        if known is not None:
+            return known
         row = self.store._select_current(self.conn, res_type, res_id)
-        return None if row is None else Current(row[0], row[1], bool(row[2]))
+        return None if row is None else Current(int(row[0]), int(row[1]), bool(row[2]))
 
     def lock(self, key: str) -> None:
         self.store._lock_key(self.conn, key)
+
+    def _new_key(self) -> int:
+        if not self._keys:
+            self._keys = self.store._allocate_keys(self.conn, 128)
+        return self._keys.pop()
 
     def write(
         self,
@@ -140,27 +154,21 @@ class SqlTransaction:
             content = fhir_json.dumps(resource)
             rows = store.indexer(resource)
         deleted = resource is None
+        flag = store.boolean(deleted)
         if previous is None:
-            rkey = store._insert_resource(self.conn, res_type, res_id, version, now, deleted)
+            rkey = self._new_key()
+            self._inserts[rkey] = [rkey, res_type, res_id, version, now, flag]
         else:
             rkey = previous.rkey
-            self.conn.execute(
-                store.sql(
-                    "UPDATE resources SET version = ?, last_updated = ?, deleted = ? WHERE rkey = ?"
-                ),
-                (version, now, store.boolean(deleted), rkey),
-            )
-            self._stale.append((rkey,))
+            pending = self._inserts.get(rkey)
+            if pending is not None:
+                pending[3:] = [version, now, flag]
+            else:
+                self._updates.append((version, now, flag, rkey))
+                self._stale.append((rkey,))
+        self._known[(res_type, res_id)] = Current(rkey, version, deleted)
         self._versions.append(
-            (
-                rkey,
-                version,
-                res_type,
-                now,
-                store.boolean(deleted),
-                method,
-                store.content_param(content),
-            )
+            (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
         if rows is not None:
             self._add_index_rows(res_type, rkey, rows)
@@ -168,40 +176,50 @@ class SqlTransaction:
 
     def _add_index_rows(self, res_type: str, rkey: int, rows: IndexRows) -> None:
         sp_id = self.store.sp_id_for_write
+        conn = self.conn
         for table, field in _INDEX_FIELDS.items():
             values = getattr(rows, field)
             if not values:
                 continue
             target = self._index[table]
+            hashed = HASHED.get(table)
+            if hashed is None:
+                for row in values:
+                    target.append((rkey, sp_id(conn, res_type, row[0]), *row[1:]))
+                continue
             for row in values:
-                target.append((rkey, sp_id(self.conn, res_type, row[0]), *row[1:]))
+                sp = sp_id(conn, res_type, row[0])
+                key = row[1 + hashed] if table != "idx_reference" else (row[2] or row[3])
+                hv = value_hash(sp, key) if key is not None else None
+                target.append((rkey, sp, *row[1:], hv))
 
     def flush(self) -> None:
         store = self.store
+        conn = self.conn
+        if self._inserts:
+            inserts, self._inserts = list(self._inserts.values()), {}
+            store.write_rows(conn, "resources", _RESOURCE_COLUMNS, inserts)
+        if self._updates:
+            updates, self._updates = self._updates, []
+            store.executemany(
+                conn,
+                store.sql(
+                    "UPDATE resources SET version = ?, last_updated = ?, deleted = ? WHERE rkey = ?"
+                ),
+                updates,
+            )
         if self._stale:
             # Deletes first: a resource written twice in one transaction keeps its latest rows.
             stale, self._stale = self._stale, []
             for table in INDEX_TABLES:
-                store.executemany(
-                    self.conn, store.sql(f"DELETE FROM {table} WHERE rkey = ?"), stale
-                )
+                store.executemany(conn, store.sql(f"DELETE FROM {table} WHERE rkey = ?"), stale)
         if self._versions:
             versions, self._versions = self._versions, []
-            store.executemany(
-                self.conn,
-                store.sql(
-                    f"INSERT INTO resource_versions ({_VERSION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
-                versions,
-            )
+            store.write_rows(conn, "resource_versions", _VERSION_COLUMNS, versions)
         for table, rows in self._index.items():
             if rows:
                 self._index[table] = []
-                store.write_index_rows(self.conn, table, rows)
-
-    def pending_rkeys(self) -> set[int]:
-        return {v[0] for v in self._versions}
+                store.write_rows(conn, table, ("rkey", "sp", *INDEX_TABLES[table]), rows)
 
 
 class SqlStore:
@@ -233,12 +251,16 @@ class SqlStore:
     def executemany(self, conn: Any, statement: str, rows: list[Any]) -> None:
         raise NotImplementedError
 
-    def write_index_rows(self, conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
-        self.executemany(conn, self.sql(_INDEX_INSERTS[table]), rows)
+    def write_rows(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert many rows (PostgreSQL overrides this with COPY for large batches)."""
+        marks = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        self.executemany(conn, self.sql(statement), list(rows))
 
-    def _insert_resource(
-        self, conn: Any, res_type: str, res_id: str, version: int, now: int, deleted: bool
-    ) -> int:
+    def _allocate_keys(self, conn: Any, n: int) -> list[int]:
+        """`n` unused integer keys for new resources, highest first (popped from the end)."""
         raise NotImplementedError
 
     def _select_current(self, conn: Any, res_type: str, res_id: str) -> Any:

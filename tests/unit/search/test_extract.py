@@ -275,6 +275,14 @@ def test_a_canonical_is_indexed_as_url_without_its_version(extractor):
     assert of(rows.references, "patient") == [("Patient", "lan", None)]
 
 
+def test_a_document_bundle_is_found_by_its_composition_but_not_as_a_message(extractor):
+    composition = {"resourceType": "Composition", "id": "discharge-1", "status": "final"}
+    bundle = {"resourceType": "Bundle", "type": "document", "entry": [{"resource": composition}]}
+    rows = extractor.extract(bundle)
+    assert of(rows.references, "composition") == [("Composition", "discharge-1", None)]
+    assert of(rows.references, "message") == []
+
+
 # -- numbers and quantities ----------
 
 

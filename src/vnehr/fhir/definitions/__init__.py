@@ -15,7 +15,7 @@ from typing import Any
 R4 = Path(__file__).resolve().parent / "r4"
 
 ElementTable = dict[str, dict[str, Any]]
-"""JSON element name (without `[x]`) -> {types, min, max, choice?, profiles?, targets?, binding?}."""
+"""JSON element name (no `[x]`) -> {types, min, max, choice?, profiles?, targets?, binding?}."""
 
 
 def _load_gz(name: str) -> Any:

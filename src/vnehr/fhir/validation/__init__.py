@@ -22,6 +22,8 @@ def validate(resource: Any) -> list[Issue]:
         walk_resource(resource, "", out)
     except RecursionError:
         out.append(Issue("error", "too-costly", "The resource is nested too deeply"))
+    except Exception as exc:  # a validator bug must not become a server error
+        out.append(Issue("error", "exception", f"The validator failed: {exc!r}"))
     return out
 
 

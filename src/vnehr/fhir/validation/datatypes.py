@@ -36,6 +36,11 @@ CORE_SYSTEMS = "http://hl7.org/fhir/"
 Hook = Callable[[dict[str, Any], ElementSpec, str, list[Issue], Scope], None]
 
 
+def is_absolute(url: str) -> bool:
+    """Whether a URI is absolute (has a scheme): `urn:uuid:...`, `http://...`."""
+    return _ABSOLUTE.fullmatch(url) is not None
+
+
 def reference_type(ref: str) -> tuple[str | None, str | None]:
     """(resource type named by a reference URL or None, the problem with it or None)."""
     if ref.startswith("#") or ref.startswith("urn:"):
@@ -138,7 +143,10 @@ def check_codeable_concept(
         error(out, "code-invalid", f"A code is required from the value set {el.binding}", loc)
         return
     for c in codings:
-        if type(c) is dict and c.get("code") in allowed.get(c.get("system"), ()):
+        if type(c) is not dict:
+            continue
+        system, code = c.get("system"), c.get("code")
+        if type(system) is str and type(code) is str and code in allowed.get(system, ()):
             return
     error(
         out,

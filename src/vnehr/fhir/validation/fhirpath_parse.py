@@ -160,7 +160,7 @@ class _Parser:
         return tok
 
     def expect(self, value: str) -> None:
-        kind, val = self.next()
+        _, val = self.next()
         if val != value:
             raise FhirPathSyntaxError(f"expected {value!r}, found {val!r}")
 

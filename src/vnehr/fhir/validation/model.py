@@ -7,6 +7,7 @@ property costs one dict lookup and one call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -15,6 +16,10 @@ from vnehr.fhir import definitions
 from vnehr.fhir.validation.primitives import Check, checks
 
 PRIMITIVE, COMPLEX, RESOURCE = 0, 1, 2
+
+
+def _no_check(value: Any) -> str | None:
+    return None
 
 
 @dataclass(slots=True, eq=False)
@@ -28,13 +33,15 @@ class ElementSpec:
     is_array: bool
     min: int
     max: int  # -1: unbounded
-    check: Check | None = None  # primitives
+    check: Check = _no_check  # the format check of a primitive
     spec: TypeSpec | None = None  # complex types and backbone elements
     profile: str | None = None  # a core profile of the type the values meet (SimpleQuantity)
     targets: frozenset[str] | None = None  # Reference: allowed resource types
     binding: str | None = None  # required binding: value set URL
     codes: frozenset[str] | None = None  # code elements: the allowed codes
     system_codes: dict[str, frozenset[str]] | None = None  # Coding, CodeableConcept
+    hook: Callable[..., None] | None = None  # the data-type check (set by the walker)
+    slow: bool = False  # a primitive needing more than its format check (codes, `#` refs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,7 @@ class TypeSpec:
     invariants: tuple[Invariant, ...] = ()
     abstract: bool = False
     base: str | None = None
+    compiled: Any = None  # the compiled invariants, set on first use (`invariants.check`)
 
 
 def _element_specs(name: str, raw: dict[str, Any]) -> list[ElementSpec]:
@@ -80,7 +88,7 @@ def _element_specs(name: str, raw: dict[str, Any]) -> list[ElementSpec]:
             is_array=raw["max"] != 1 and raw["max"] != 0,
             min=raw["min"],
             max=raw["max"],
-            check=prims.get(t),
+            check=prims.get(t, _no_check),
             profile=raw.get("profiles", {}).get(t),
         )
         if raw.get("targets"):

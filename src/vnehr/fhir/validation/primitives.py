@@ -28,6 +28,8 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _WHITESPACE = re.compile(r"\s+")
 _UUID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
+_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -156,11 +158,16 @@ def _base64(value: Any) -> str | None:
 
 
 def _xhtml(value: Any) -> str | None:
-    # Full XHTML checks (txt-1, txt-2) are out of scope: docs/validation.md.
+    # Full XHTML checks (txt-1, txt-2) are out of scope: docs/validation.md. HTML's named
+    # entities (&nbsp;, &reg;) are checked because no XML parser can read them.
     if type(value) is not str:
         return f"must be a JSON string, not {_json_kind(value)}"
     if not value.lstrip().startswith("<div"):
         return "must be an XHTML <div> element"
+    if "&" in value:
+        for name in _ENTITY.findall(value):
+            if name not in _XML_ENTITIES:
+                return f"uses the entity &{name}; which XHTML does not define"
     return None
 
 

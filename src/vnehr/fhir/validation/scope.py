@@ -20,7 +20,8 @@ class Scope:
     def __init__(self, resource: dict[str, Any], parent: Scope | None, origin: int) -> None:
         self.top: Scope = parent.top if parent is not None else self
         self.origin = origin  # index in the container's `contained`, -1 for the container
-        self.env = Env(resource, parent.top.env.resource if parent is not None else resource)
+        root = parent.top.env.resource if parent is not None else resource
+        self.env: Env = Env(resource, root)
         # (reference, location, origin, is a Reference.reference) of every `#...` value
         self.refs: list[tuple[str, str, int, bool]] = []
 

@@ -9,16 +9,46 @@ object as it is left. No FHIRPath is evaluated for structure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from vnehr.errors import Issue
 from vnehr.fhir.validation import invariants
-from vnehr.fhir.validation.bundle import resource_hooks
+from vnehr.fhir.validation.bundle import check_bundle
+from vnehr.fhir.validation.canonical import check_canonical_url, check_value_set
 from vnehr.fhir.validation.datatypes import DATATYPE_HOOKS
 from vnehr.fhir.validation.model import COMPLEX, PRIMITIVE, ElementSpec, TypeSpec, type_specs
 from vnehr.fhir.validation.scope import Scope, error
 
 URI_TYPES = frozenset({"uri", "url", "canonical"})
+
+ResourceHook = Callable[[dict[str, Any], str, list[Issue]], None]
+
+
+@cache
+def prepared_specs() -> dict[str, TypeSpec]:
+    """The type specs, with the data-type checks attached to the elements that need them."""
+    specs = type_specs()
+    for spec in specs.values():
+        for el in spec.elements.values():
+            el.hook = DATATYPE_HOOKS.get(el.type_code)
+            el.slow = el.codes is not None or el.type_code in URI_TYPES or el.max == 0
+    return specs
+
+
+@cache
+def resource_hooks() -> dict[str, ResourceHook]:
+    """The checks to run on a resource of each type, after its elements."""
+    hooks: dict[str, ResourceHook] = {}
+    for name, spec in type_specs().items():
+        url = spec.elements.get("url")
+        canonical = url is not None and url.type_code == "uri" and "version" in spec.elements
+        if spec.kind == "resource" and canonical:
+            hooks[name] = check_canonical_url
+    hooks["ValueSet"] = check_value_set
+    hooks["Bundle"] = check_bundle
+    return hooks
 
 
 def _json_kind(value: Any) -> str:
@@ -47,7 +77,7 @@ def walk_resource(
     if rt is None:
         error(out, "required", "The resource has no resourceType", loc)
         return
-    spec = type_specs().get(rt) if type(rt) is str else None
+    spec = prepared_specs().get(rt) if type(rt) is str else None
     if spec is None or spec.kind != "resource" or spec.abstract:
         error(out, "invalid", f"Unknown resource type {rt!r}", loc)
         return
@@ -67,7 +97,11 @@ def walk_resource(
 def walk_object(
     obj: dict[str, Any], spec: TypeSpec, path: str, out: list[Issue], scope: Scope
 ) -> None:
-    """Validate the properties of one JSON object against its type."""
+    """Validate the properties of one JSON object against its type.
+
+    The common cases (a valid primitive, a non-empty object) are handled inline; anything
+    unusual goes to a helper that works out and reports the problem.
+    """
     elements = spec.elements
     choices: dict[str, str] | None = None
     for key, value in obj.items():
@@ -79,40 +113,33 @@ def walk_object(
                 error(out, "structure", f"Unrecognized element {key!r}", f"{path}.{key}")
             continue
         if el.choice is not None:
-            if choices is None:
-                choices = {}
-            other = choices.get(el.choice)
-            if other is not None:
-                error(
-                    out,
-                    "structure",
-                    f"Only one of {el.choice}[x] is allowed, found {other} and {key}",
-                    f"{path}.{key}",
-                )
-            choices[el.choice] = key
+            choices = _choice(choices, el, key, path, out)
+        kind = el.kind
         if el.is_array:
-            if type(value) is not list:
-                error(
-                    out,
-                    "structure",
-                    f"{key} must be a JSON array, not {_json_kind(value)}",
-                    f"{path}.{key}",
-                )
-            elif not value:
-                error(out, "structure", "Arrays must not be empty", f"{path}.{key}")
+            unusual = type(value) is not list or not value or 0 < el.max < len(value)
+            if unusual and not _array_ok(el, key, value, path, out):
+                continue
+            if kind == PRIMITIVE:
+                check = el.check
+                for i, item in enumerate(value):
+                    if item is None:
+                        _null_item(obj, key, i, el, path, out)
+                    elif check(item) is not None or el.slow:
+                        walk_value(el, item, path, key, i, out, scope)
             else:
-                if 0 < el.max < len(value):
-                    error(
-                        out,
-                        "structure",
-                        f"{key} allows at most {el.max} items, found {len(value)}",
-                        f"{path}.{key}",
-                    )
                 for i, item in enumerate(value):
                     if item is None:
                         _null_item(obj, key, i, el, path, out)
                     else:
                         walk_value(el, item, path, key, i, out, scope)
+        elif kind == PRIMITIVE and not el.slow:
+            if el.check(value) is not None:
+                walk_value(el, value, path, key, -1, out, scope)
+        elif kind == COMPLEX and type(value) is dict and value and el.max:
+            loc = f"{path}.{key}"
+            walk_object(value, el.spec, loc, out, scope)  # type: ignore[arg-type]
+            if el.hook is not None:
+                el.hook(value, el, loc, out, scope)
         elif el.max == 0:
             error(out, "structure", f"{key} is not allowed here", f"{path}.{key}")
         elif type(value) is list:
@@ -121,6 +148,52 @@ def walk_object(
             error(out, "structure", f"{key} must not be null", f"{path}.{key}")
         else:
             walk_value(el, value, path, key, -1, out, scope)
+    if spec.required:
+        _check_required(obj, spec, path, out)
+    if spec.invariants:
+        invariants.check(spec, obj, path, scope.env, out)
+
+
+def _choice(
+    choices: dict[str, str] | None, el: ElementSpec, key: str, path: str, out: list[Issue]
+) -> dict[str, str]:
+    if choices is None:
+        choices = {}
+    other = choices.get(el.choice)  # type: ignore[arg-type]
+    if other is not None:
+        error(
+            out,
+            "structure",
+            f"Only one of {el.choice}[x] is allowed, found {other} and {key}",
+            f"{path}.{key}",
+        )
+    choices[el.choice] = key  # type: ignore[index]
+    return choices
+
+
+def _array_ok(el: ElementSpec, key: str, value: Any, path: str, out: list[Issue]) -> bool:
+    """Report what is wrong with an array property; whether its items can still be walked."""
+    if type(value) is not list:
+        error(
+            out,
+            "structure",
+            f"{key} must be a JSON array, not {_json_kind(value)}",
+            f"{path}.{key}",
+        )
+        return False
+    if not value:
+        error(out, "structure", "Arrays must not be empty", f"{path}.{key}")
+        return False
+    error(
+        out,
+        "structure",
+        f"{key} allows at most {el.max} items, found {len(value)}",
+        f"{path}.{key}",
+    )
+    return True
+
+
+def _check_required(obj: dict[str, Any], spec: TypeSpec, path: str, out: list[Issue]) -> None:
     for name, keys in spec.required:
         for k in keys:
             if k in obj or "_" + k in obj:
@@ -128,8 +201,6 @@ def walk_object(
         else:
             label = f"{name}[x]" if len(keys) > 1 or keys[0] != name else name
             error(out, "required", f"{spec.name}.{label}: minimum required = 1, found 0", path)
-    if spec.invariants:
-        invariants.check(spec, obj, path, scope.env, out)
 
 
 def walk_value(
@@ -138,8 +209,7 @@ def walk_value(
     """Validate one value of an element (one item of an array)."""
     kind = el.kind
     if kind == PRIMITIVE:
-        check = el.check
-        msg = check(value) if check is not None else None
+        msg = el.check(value)
         if msg is not None:
             error(out, "value", f"{el.type_code} {msg}", _loc(path, key, i))
         elif el.codes is not None and value not in el.codes:
@@ -162,9 +232,8 @@ def walk_value(
             spec = el.spec
             assert spec is not None
             walk_object(value, spec, loc, out, scope)
-            hook = DATATYPE_HOOKS.get(el.type_code)
-            if hook is not None:
-                hook(value, el, loc, out, scope)
+            if el.hook is not None:
+                el.hook(value, el, loc, out, scope)
         return
     if key == "contained":
         walk_resource(value, loc, out, scope, i)
@@ -244,13 +313,15 @@ def _check_contained(res: dict[str, Any], loc: str, out: list[Issue]) -> None:
                 loc,
             )
         if "security" in meta:
-            error(out, "invariant", "dom-5: a contained resource must not have a security label", loc)
+            error(
+                out, "invariant", "dom-5: a contained resource must not have a security label", loc
+            )
 
 
 def _check_local_refs(res: dict[str, Any], scope: Scope, loc: str, out: list[Issue]) -> None:
     contained = res.get("contained")
     items = contained if type(contained) is list else []
-    ids = {c.get("id") for c in items if type(c) is dict}
+    ids = {c.get("id") for c in items if type(c) is dict and type(c.get("id")) is str}
     for ref, ref_loc, _, is_reference in scope.refs:
         if is_reference and ref != "#" and ref[1:] not in ids:
             error(
@@ -272,4 +343,3 @@ def _check_local_refs(res: dict[str, Any], scope: Scope, loc: str, out: list[Iss
                 "in the resource, nor does it refer to the containing resource",
                 f"{loc}.contained[{i}]",
             )
-

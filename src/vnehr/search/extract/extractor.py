@@ -136,6 +136,8 @@ class Extractor:
                 if convert is None or param.expression is None or code in self._columns:
                     skipped += 1
                     continue
+                if param.type is ParamType.REFERENCE and param.targets:
+                    convert = reference.add_rows_for(frozenset(param.targets))
                 try:
                     path = self._compile(param.expression, resource_type)
                 except PathError as exc:

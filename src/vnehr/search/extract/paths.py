@@ -298,6 +298,8 @@ class PathCompiler:
             return _Compiled(lambda focus: constant, None, None)
         if isinstance(node, Var) and node.name == "$this":
             return _Compiled(_identity, [] if top else None, here)
+        if isinstance(node, Var) and node.name in ("%resource", "%rootResource") and top:
+            return _Compiled(_identity, [], resource_type)
         if isinstance(node, Binary):
             return _Compiled(self._binary(node, resource_type, ctx), None, None)
         raise _Unsupported  # Unary, %variables
@@ -488,7 +490,7 @@ def _fallback(member: str) -> Walker:
         out: list[Any] = []
         for resource in focus:
             try:
-                out.extend(evaluate(resource, None))
+                out.extend(evaluate(resource, {"resource": resource, "rootResource": resource}))
             except Exception:  # a bad value must not fail the write; the row is lost
                 log.warning("FHIRPath %r failed on a %s", member, resource.get("resourceType"))
         return out

@@ -8,6 +8,7 @@ identifier or a display only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vnehr.search.index_rows import IndexRows, ReferenceRow
@@ -46,6 +47,26 @@ def reference_type(node: Any) -> str | None:
 
 
 def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+    _add_rows(code, values, rows, None)
+
+
+def add_rows_for(targets: frozenset[str]) -> Callable[[str, list[Any], IndexRows], None]:
+    """add_rows for a parameter with these target types.
+
+    Only a resource found in place of a reference (`Bundle.entry[0].resource` for Bundle's
+    `composition` and `message`) is checked against them: a Bundle whose first entry is a
+    Patient has no `composition`.
+    """
+
+    def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+        _add_rows(code, values, rows, targets)
+
+    return add_rows
+
+
+def _add_rows(
+    code: str, values: list[Any], rows: IndexRows, targets: frozenset[str] | None
+) -> None:
     out: list[ReferenceRow] = rows.references
     for value in values:
         if type(value) is dict:
@@ -53,7 +74,9 @@ def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
             if type(reference) is str:
                 parsed = parse(reference)
             elif "resourceType" in value and type(value.get("id")) is str:
-                parsed = value["resourceType"], value["id"], None  # Bundle.entry[0].resource
+                if targets is not None and value["resourceType"] not in targets:
+                    continue
+                parsed = value["resourceType"], value["id"], None
             else:
                 continue
         elif type(value) is str:  # canonical or uri

@@ -1,0 +1,163 @@
+"""Time vnehr.fhir.validation.validate on typical resources; optionally over a whole package.
+
+    .venv/bin/python bench/validation_speed.py
+    .venv/bin/python bench/validation_speed.py --package path/to/hl7.fhir.r4.examples-4.0.1.tgz
+
+Prints microseconds per resource (best of several rounds, after a warm-up that loads the
+definition tables and compiles the invariants).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vnehr.fhir.validation import has_errors, validate
+
+# Nguyễn Thị Lan: an adult patient as a Vietnamese hospital would register her.
+PATIENT: dict[str, Any] = {
+    "resourceType": "Patient",
+    "id": "nguyen-thi-lan",
+    "meta": {"versionId": "1", "lastUpdated": "2024-03-01T08:30:00+07:00"},
+    "identifier": [
+        {
+            "use": "official",
+            "type": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "NI"}
+                ]
+            },
+            "system": "http://moh.gov.vn/fhir/sid/cccd",
+            "value": "001185012345",
+        },
+        {"system": "http://moh.gov.vn/fhir/sid/bhyt", "value": "DN4010123456789"},
+    ],
+    "active": True,
+    "name": [
+        {"use": "official", "text": "Nguyễn Thị Lan", "family": "Nguyễn", "given": ["Thị", "Lan"]}
+    ],
+    "telecom": [{"system": "phone", "value": "0912345678", "use": "mobile"}],
+    "gender": "female",
+    "birthDate": "1985-04-12",
+    "address": [
+        {
+            "use": "home",
+            "line": ["12 Phố Huế"],
+            "district": "Hai Bà Trưng",
+            "city": "Hà Nội",
+            "country": "VN",
+        }
+    ],
+    "managingOrganization": {"reference": "Organization/bv-bach-mai"},
+}
+
+# Her fasting glucose, as a laboratory system would send it.
+OBSERVATION: dict[str, Any] = {
+    "resourceType": "Observation",
+    "id": "glucose-1",
+    "meta": {"versionId": "1", "lastUpdated": "2024-03-01T09:10:00+07:00"},
+    "status": "final",
+    "category": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "laboratory",
+                }
+            ]
+        }
+    ],
+    "code": {
+        "coding": [{"system": "http://loinc.org", "code": "1558-6", "display": "Fasting glucose"}]
+    },
+    "subject": {"reference": "Patient/nguyen-thi-lan"},
+    "effectiveDateTime": "2024-03-01T07:45:00+07:00",
+    "issued": "2024-03-01T09:10:00+07:00",
+    "valueQuantity": {
+        "value": 7.8,
+        "unit": "mmol/L",
+        "system": "http://unitsofmeasure.org",
+        "code": "mmol/L",
+    },
+    "referenceRange": [
+        {
+            "low": {
+                "value": 3.9,
+                "unit": "mmol/L",
+                "system": "http://unitsofmeasure.org",
+                "code": "mmol/L",
+            },
+            "high": {
+                "value": 5.6,
+                "unit": "mmol/L",
+                "system": "http://unitsofmeasure.org",
+                "code": "mmol/L",
+            },
+        }
+    ],
+}
+
+
+def per_call_us(resource: dict[str, Any], rounds: int = 5, n: int = 2000) -> float:
+    """Best-of-`rounds` mean time of one validate() call, in microseconds."""
+    validate(resource)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            validate(resource)
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+def package_resources(tgz: Path) -> list[dict[str, Any]]:
+    out = []
+    with tarfile.open(tgz) as tar:
+        for member in tar:
+            name = member.name.rsplit("/", 1)[-1]
+            if (
+                member.isfile()
+                and name.endswith(".json")
+                and name not in ("package.json", "ig-r4.json")
+            ):
+                f = tar.extractfile(member)
+                if f is not None:
+                    data = json.load(f)
+                    if isinstance(data, dict) and "resourceType" in data:
+                        out.append(data)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", type=Path, help="also time every resource of this package")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    assert not has_errors(validate(PATIENT)), validate(PATIENT)
+    assert not has_errors(validate(OBSERVATION)), validate(OBSERVATION)
+    print(
+        f"first call (loads tables, compiles invariants): {(time.perf_counter() - t0) * 1e3:.0f} ms"
+    )
+    for label, resource in (("Patient", PATIENT), ("Observation", OBSERVATION)):
+        print(f"{label:12} {per_call_us(resource):7.1f} µs per resource")
+    if args.package:
+        resources = package_resources(args.package)
+        times, rejected = [], 0
+        for r in resources:
+            t0 = time.perf_counter()
+            rejected += has_errors(validate(r))
+            times.append(time.perf_counter() - t0)
+        times.sort()
+        print(
+            f"{len(resources)} package resources in {sum(times):.2f} s: median "
+            f"{times[len(times) // 2] * 1e6:.0f} µs, 90th percentile "
+            f"{times[len(times) * 9 // 10] * 1e6:.0f} µs; {rejected} with errors"
+        )
+
+
+if __name__ == "__main__":
+    main()
