@@ -109,15 +109,20 @@ def migrate(database: str | None) -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
-@click.option("--batch", type=int, default=1000, help="Resources per database transaction.")
-def load(files: tuple[str, ...], database: str | None, batch: int) -> None:
+@click.option("--batch", type=int, default=2000, help="Resources per database transaction.")
+@click.option(
+    "--workers", type=int, default=None, help="Processes preparing NDJSON [cores, at most 4]."
+)
+def load(files: tuple[str, ...], database: str | None, batch: int, workers: int | None) -> None:
     """Load Bundles (JSON) and NDJSON files; print a summary per resource type."""
     from vnehr.app import create_server
-    from vnehr.loading import Loader
+    from vnehr.loading import Loader, start_workers
 
-    server = create_server(_settings(database))
+    settings = _settings(database)
+    executor = start_workers(workers)  # before the store opens: fork with no threads running
+    server = create_server(settings)
     try:
-        loader = Loader(server, batch=batch)
+        loader = Loader(server, batch=batch, executor=executor)
         for name in files:
             path = Path(name)
             with click.progressbar(
@@ -127,6 +132,8 @@ def load(files: tuple[str, ...], database: str | None, batch: int) -> None:
         _summary(loader.counts, loader.errors)
     finally:
         server.close()
+        if executor is not None:
+            executor.shutdown()
     if loader.errors:
         sys.exit(1)
 

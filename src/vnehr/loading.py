@@ -1,30 +1,101 @@
 """Loading files into the store: Bundles through the router, NDJSON in bulk transactions.
 
 Every resource is validated first; a bad line or entry is reported with its file and line
-and skipped, never half-written.
+and skipped, never half-written. NDJSON is parsed, validated, indexed and serialised by
+worker processes (storage/prepared.py) while this process only writes, in file order, in
+transactions of `batch` resources.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import multiprocessing
+import os
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vnehr.errors import FhirError
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
-from vnehr.fhir.ids import is_valid_id
+from vnehr.fhir.ids import is_valid_id, new_id
 from vnehr.interactions.exchange import FhirRequest
+from vnehr.storage.prepared import PreparedResource, prepare
 
 if TYPE_CHECKING:
     from vnehr.app import Server
 
+CHUNK_LINES = 250
+Line = tuple[int, Any]  # (line number, raw bytes or a parsed resource)
+
+
+def start_workers(workers: int | None = None) -> Executor | None:
+    """A pool of worker processes for NDJSON, started now: call before opening a store,
+    so the processes are forked before any thread exists. None when 0 workers are asked."""
+    n = min(os.cpu_count() or 1, 4) if workers is None else workers
+    if n <= 0:
+        return None
+    executor = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    for future in [executor.submit(_warm_up) for _ in range(n)]:
+        future.result()
+    return executor
+
+
+def _warm_up() -> bool:
+    _worker_tools()
+    return True
+
+
+_TOOLS: dict[str, Any] = {}
+
+
+def _worker_tools() -> tuple[Callable[[dict[str, Any]], list[Any]], Callable[..., Any]]:
+    if not _TOOLS:
+        from vnehr.fhir.validation import validate
+        from vnehr.search.extract import Extractor
+        from vnehr.search.registry import default_registry
+
+        _TOOLS["validate"] = validate
+        _TOOLS["extract"] = Extractor(default_registry()).extract
+    return _TOOLS["validate"], _TOOLS["extract"]
+
+
+def prepare_lines(lines: list[Line], origin: str, check: bool) -> list[tuple[int, Any]]:
+    """Parse, check, validate and prepare each line: (line, PreparedResource or error text)."""
+    validate, extract = _worker_tools()
+    types = resource_types()
+    out: list[tuple[int, Any]] = []
+    for number, raw in lines:
+        where = f"{origin}:{number}"
+        try:
+            resource = fhir_json.loads(raw) if isinstance(raw, bytes | str) else raw
+        except FhirError as exc:
+            out.append((number, f"{where}: {exc.diagnostics}"))
+            continue
+        if not isinstance(resource, dict) or resource.get("resourceType") not in types:
+            out.append((number, f"{where}: not a FHIR resource"))
+            continue
+        res_id = resource.get("id")
+        if res_id is not None and not (isinstance(res_id, str) and is_valid_id(res_id)):
+            out.append((number, f"{where}: invalid id {res_id!r}"))
+            continue
+        if check:
+            errors = [i for i in validate(resource) if i.severity in ("error", "fatal")]
+            if errors:
+                first = errors[0]
+                at = f" at {first.expression[0]}" if first.expression else ""
+                out.append((number, f"{where}: {first.diagnostics}{at}"))
+                continue
+        out.append((number, prepare(resource, extract)))
+    return out
+
 
 class Loader:
-    def __init__(self, server: Server, *, batch: int = 1000) -> None:
+    def __init__(self, server: Server, *, batch: int = 1000, executor: Executor | None = None):
         self.server = server
         self.batch = batch
+        self.executor = executor
         self.counts: Counter[str] = Counter()
         self.errors: list[str] = []
 
@@ -41,7 +112,7 @@ class Loader:
         if progress:
             progress(len(data))
         if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
-            self._bulk(iter([(1, resource)]), str(path))
+            self._write(iter([(1, resource)]), str(path))
             return
         self.load_bundle(resource, origin=str(path))
 
@@ -73,13 +144,13 @@ class Loader:
                     self.errors.append(f"{origin}: entry {res_type}: {status}")
             return
         entries = bundle.get("entry") or []
-        self._bulk(
+        self._write(
             ((i + 1, e.get("resource")) for i, e in enumerate(entries) if isinstance(e, dict)),
             f"{origin} (entry)",
         )
 
     def load_ndjson(self, path: Path, progress: Callable[[int], None] | None = None) -> None:
-        def lines() -> Iterator[tuple[int, Any]]:
+        def lines() -> Iterator[Line]:
             opener: Any = open
             if path.name.endswith(".gz"):
                 import gzip
@@ -89,39 +160,58 @@ class Loader:
                 for number, line in enumerate(f, start=1):
                     if progress:
                         progress(len(line))
-                    if not line.strip():
-                        continue
-                    try:
-                        yield number, fhir_json.loads(line)
-                    except FhirError as exc:
-                        self.errors.append(f"{path}:{number}: {exc.diagnostics}")
+                    if line.strip():
+                        yield number, line
 
-        self._bulk(lines(), str(path))
+        self._write(lines(), str(path))
 
-    def _bulk(self, items: Iterator[tuple[int, Any]], origin: str) -> None:
-        ctx = self.server.router.ctx
-        types = resource_types()
+    def _prepared(self, lines: Iterator[Line], origin: str) -> Iterator[tuple[int, Any]]:
+        """Prepared resources (or errors) in input order, from the workers when there are."""
+        check = self.server.router.ctx.settings.validate
+        chunks = _chunks(lines, CHUNK_LINES)
+        if self.executor is None:
+            for chunk in chunks:
+                yield from prepare_lines(chunk, origin, check)
+            return
+        pending: deque[Future[list[tuple[int, Any]]]] = deque()
+        depth = 4 * max(1, getattr(self.executor, "_max_workers", 1))
+        for chunk in chunks:
+            pending.append(self.executor.submit(prepare_lines, chunk, origin, check))
+            if len(pending) >= depth:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
-        def valid() -> Iterator[dict[str, Any]]:
-            for number, resource in items:
-                where = f"{origin}:{number}"
-                if not isinstance(resource, dict) or resource.get("resourceType") not in types:
-                    self.errors.append(f"{where}: not a FHIR resource")
-                    continue
-                res_id = resource.get("id")
-                if res_id is not None and not (isinstance(res_id, str) and is_valid_id(res_id)):
-                    self.errors.append(f"{where}: invalid id {res_id!r}")
-                    continue
-                if ctx.settings.validate:
-                    errors = [
-                        i for i in ctx.validator(resource) if i.severity in ("error", "fatal")
-                    ]
-                    if errors:
-                        first = errors[0]
-                        at = f" at {first.expression[0]}" if first.expression else ""
-                        self.errors.append(f"{where}: {first.diagnostics}{at}")
-                        continue
-                yield resource
+    def _write(self, lines: Iterator[Line], origin: str) -> None:
+        batch: list[PreparedResource] = []
+        for _, item in self._prepared(lines, origin):
+            if isinstance(item, str):
+                self.errors.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch:
+                self._commit(batch)
+                batch = []
+        if batch:
+            self._commit(batch)
 
-        for stored in self.server.store.bulk_write(valid(), batch=self.batch):
-            self.counts[stored.res_type] += 1
+    def _commit(self, batch: list[PreparedResource]) -> None:
+        with self.server.store.transaction() as txn:
+            for item in batch:
+                res_id = item.res_id or new_id()
+                previous = txn.current(item.res_type, res_id)
+                method = "PUT" if item.res_id else "POST"
+                txn.write_prepared(item.res_type, res_id, item, method, previous)
+        for item in batch:
+            self.counts[item.res_type] += 1
+
+
+def _chunks(lines: Iterator[Line], size: int) -> Iterator[list[Line]]:
+    chunk: list[Line] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vnehr.fhir import json as fhir_json
 from vnehr.search.index_rows import IndexRows
+
+if TYPE_CHECKING:
+    from vnehr.storage.prepared import PreparedResource
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,17 @@ class WriteTransaction(Protocol):
         previous: Current | None,
     ) -> StoredVersion:
         """Store the next version (resource None = delete); sets meta; rewrites index rows."""
+        ...
+
+    def write_prepared(
+        self,
+        res_type: str,
+        res_id: str,
+        prepared: PreparedResource | None,
+        method: str,
+        previous: Current | None,
+    ) -> StoredVersion:
+        """`write` for a resource already serialised and indexed (storage/prepared.py)."""
         ...
 
     def lock(self, key: str) -> None:

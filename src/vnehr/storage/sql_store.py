@@ -13,11 +13,11 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from vnehr.errors import Gone, InvalidRequest, NotFound
-from vnehr.fhir import json as fhir_json
 from vnehr.fhir.instant import format_instant, now_micros
 from vnehr.search.index_hash import value_hash
 from vnehr.search.index_rows import IndexRows
 from vnehr.storage.base import Current, HistoryPage, Indexer, StoredVersion
+from vnehr.storage.prepared import PreparedResource, assemble, prepare
 from vnehr.storage.schema import HASHED, INDEX_TABLES
 
 
@@ -27,7 +27,6 @@ class SqlQuery(Protocol):
     def to_sql(self, sp_id: Callable[[str, str], int | None]) -> tuple[str, list[Any]]: ...
 
 
-_HEAD = ("resourceType", "id", "meta")
 _RESOURCE_COLUMNS = ("rkey", "res_type", "res_id", "version", "last_updated", "deleted")
 _VERSION_COLUMNS = ("rkey", "version", "res_type", "last_updated", "deleted", "method", "content")
 _INDEX_FIELDS = {
@@ -133,27 +132,29 @@ class SqlTransaction:
         method: str,
         previous: Current | None,
     ) -> StoredVersion:
+        if resource is None:
+            return self.write_prepared(res_type, res_id, None, method, previous)
+        resource["id"] = res_id  # index rows see the id the resource is stored under
+        return self.write_prepared(
+            res_type, res_id, prepare(resource, self.store.indexer), method, previous
+        )
+
+    def write_prepared(
+        self,
+        res_type: str,
+        res_id: str,
+        prepared: PreparedResource | None,
+        method: str,
+        previous: Current | None,
+    ) -> StoredVersion:
+        """Store the next version from a prepared resource (None: a deletion)."""
         store = self.store
         now = store.clock()
         version = previous.version + 1 if previous else 1
-        content: bytes | None = None
-        rows: IndexRows | None = None
-        if resource is not None:
-            meta = resource.get("meta")
-            if not isinstance(meta, dict):
-                meta = {}
-            # resourceType, id and meta first; versionId and lastUpdated are the server's.
-            server_meta = {
-                "versionId": str(version),
-                "lastUpdated": format_instant(now),
-                **{k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")},
-            }
-            rest = {k: v for k, v in resource.items() if k not in _HEAD}
-            resource.clear()
-            resource.update(resourceType=res_type, id=res_id, meta=server_meta, **rest)
-            content = fhir_json.dumps(resource)
-            rows = store.indexer(resource)
-        deleted = resource is None
+        content = (
+            None if prepared is None else assemble(prepared, res_id, version, format_instant(now))
+        )
+        deleted = prepared is None
         flag = store.boolean(deleted)
         if previous is None:
             rkey = self._new_key()
@@ -170,8 +171,8 @@ class SqlTransaction:
         self._versions.append(
             (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
-        if rows is not None:
-            self._add_index_rows(res_type, rkey, rows)
+        if prepared is not None:
+            self._add_index_rows(res_type, rkey, prepared.rows)
         return StoredVersion(res_type, res_id, version, now, deleted, method, content)
 
     def _add_index_rows(self, res_type: str, rkey: int, rows: IndexRows) -> None:

@@ -1,0 +1,71 @@
+"""A resource made ready for storage away from the write lane: serialised in two parts
+(its meta fields and its body, without the server's versionId/lastUpdated) plus its index rows.
+
+The writer only splices in the id, version and timestamp, so the expensive work (parsing,
+validation, index extraction, serialisation) can run in other processes (`vnehr load`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vnehr.fhir import json as fhir_json
+from vnehr.search.index_rows import IndexRows
+from vnehr.storage.base import Indexer
+
+_HEAD = ("resourceType", "id", "meta")
+_SERVER_META = ("versionId", "lastUpdated")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedResource:
+    res_type: str
+    res_id: str | None  # the id the resource carries, if any
+    meta_rest: bytes  # b"" or b',"profile":[...]': the meta fields the server keeps as sent
+    body_rest: bytes  # b"" or b',"name":[...]': every element after resourceType, id, meta
+    rows: IndexRows
+
+
+def _members(value: dict[str, Any]) -> bytes:
+    if not value:
+        return b""
+    return b"," + fhir_json.dumps(value)[1:-1]
+
+
+def prepare(resource: dict[str, Any], indexer: Indexer) -> PreparedResource:
+    """Serialise and index a (validated) resource; its id is not checked here."""
+    meta = resource.get("meta")
+    extra = (
+        {k: v for k, v in meta.items() if k not in _SERVER_META} if isinstance(meta, dict) else {}
+    )
+    body = {k: v for k, v in resource.items() if k not in _HEAD}
+    res_id = resource.get("id")
+    return PreparedResource(
+        res_type=resource["resourceType"],
+        res_id=res_id if isinstance(res_id, str) else None,
+        meta_rest=_members(extra),
+        body_rest=_members(body),
+        rows=indexer(resource),
+    )
+
+
+def assemble(prepared: PreparedResource, res_id: str, version: int, last_updated: str) -> bytes:
+    """The stored JSON: resourceType, id and meta (server fields first), then the body."""
+    return b"".join(
+        (
+            b'{"resourceType":"',
+            prepared.res_type.encode(),
+            b'","id":"',
+            res_id.encode(),
+            b'","meta":{"versionId":"',
+            str(version).encode(),
+            b'","lastUpdated":"',
+            last_updated.encode(),
+            b'"',
+            prepared.meta_rest,
+            b"}",
+            prepared.body_rest,
+            b"}",
+        )
+    )
