@@ -10,32 +10,42 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 
 from bench.harness import fresh_database, machine, rss_mib, running_server
 from bench.make_ndjson import write_ndjson
-from vnehr.app import create_server
-from vnehr.settings import Settings
 
 
 def sample_ids(url: str, k: int, seed: int) -> list[tuple[str, str]]:
-    server = create_server(Settings(database_url=url, dev=True))
+    """`k` random (type, id) pairs of stored resources, straight from the resources table."""
+    sql = "SELECT res_type, res_id FROM resources WHERE rkey = ?"
+    if url.startswith("sqlite:///"):
+        conn: Any = sqlite3.connect(url[len("sqlite:///") :])
+    else:
+        conn = psycopg.connect(url)
+        sql = sql.replace("?", "%s")
     try:
-        page = server.store.history(None, None, since=None, at=None, count=200_000, cursor=None)
-        ids = [(v.res_type, v.res_id) for v in page.versions]
-        total = server.store.count()
+        top = conn.execute("SELECT MAX(rkey), COUNT(*) FROM resources").fetchone()
+        print(f"store holds {top[1]} resources")
+        rng = random.Random(seed)
+        out: list[tuple[str, str]] = []
+        while len(out) < k:
+            row = conn.execute(sql, (rng.randint(1, top[0]),)).fetchone()
+            if row is not None:
+                out.append((row[0], row[1]))
+        return out
     finally:
-        server.close()
-    rng = random.Random(seed)
-    print(f"store holds {total} resources")
-    return [rng.choice(ids) for _ in range(k)]
+        conn.close()
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vnehr import __version__
+from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
@@ -92,5 +93,16 @@ def capability_statement(
     }
 
 
+_CACHE: dict[tuple[int, str, int], bytes] = {}
+
+
 def capabilities(ctx: Context, request: FhirRequest, operations: OperationRegistry) -> FhirResponse:
-    return FhirResponse(200, resource=capability_statement(ctx, request.base_url, operations))
+    # The statement only changes with the base URL or the search parameters: built once.
+    key = (id(ctx), request.base_url, ctx.registry.version)
+    body = _CACHE.get(key)
+    if body is None:
+        body = fhir_json.dumps(capability_statement(ctx, request.base_url, operations))
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        _CACHE[key] = body
+    return FhirResponse(200, body=body)

@@ -14,8 +14,27 @@ from typing import Any
 from vnehr.search.index_rows import IndexRows, ReferenceRow
 
 
-def parse(reference: str) -> tuple[str | None, str | None, str | None] | None:
+Parsed = tuple[str | None, str | None, str | None]
+
+# The same references recur in every resource of a patient (Patient/x, Encounter/y): their
+# parsed forms and types are remembered. Plain dicts, emptied when full.
+CACHE_SIZE = 16384
+_NONE: Parsed = (None, None, None)  # cached "not indexable" / "no type"
+_PARSED: dict[str, Parsed] = {}
+_TYPES: dict[str, str | None] = {}
+
+
+def parse(reference: str) -> Parsed | None:
     """(type, id, url) for a Reference.reference or a canonical, or None if not indexable."""
+    found = _PARSED.get(reference)
+    if found is None:
+        if len(_PARSED) >= CACHE_SIZE:
+            _PARSED.clear()
+        found = _PARSED[reference] = _parse(reference) or _NONE
+    return None if found is _NONE else found
+
+
+def _parse(reference: str) -> Parsed | None:
     if not reference or reference[0] == "#" or reference.startswith("urn:"):
         return None
     if "://" in reference:
@@ -36,14 +55,24 @@ def reference_type(node: Any) -> str | None:
         return None
     reference = node.get("reference")
     if type(reference) is str:
+        if reference in _TYPES:
+            return _TYPES[reference]
+        if len(_TYPES) >= CACHE_SIZE:
+            _TYPES.clear()
+        found = _TYPES[reference] = _reference_type(reference)
+        return found
+    kind = node.get("type")
+    return kind if type(kind) is str else None
+
+
+def _reference_type(reference: str) -> str | None:
+    if True:
         if not reference or reference[0] == "#" or reference.startswith("urn:"):
             return None
         parts = reference.split("/")
         if len(parts) >= 4 and parts[-2] == "_history":
             parts = parts[:-2]
         return parts[-2] if len(parts) >= 2 else None
-    kind = node.get("type")
-    return kind if type(kind) is str else None
 
 
 def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:

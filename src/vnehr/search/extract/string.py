@@ -7,7 +7,6 @@ per part, as HAPI does: `Nguyễn Văn Đức` is found by `name=nguyen`, `name=
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from vnehr.fhir.text import fold, nfc
@@ -20,25 +19,59 @@ _PARTS = frozenset(
 )
 
 # Names, places and codes repeat endlessly (Nguyễn, Văn, Thị, Hà Nội): folding is the costly
-# part of string rows, so remember the recent ones.
-folded = lru_cache(maxsize=65536)(fold)
-_exact = lru_cache(maxsize=65536)(nfc)
+# part of string rows, so remember the recent ones. Plain dicts emptied when full: a lookup
+# is one `dict.get`, cheaper than an lru_cache call, and a full cache is rare.
+CACHE_SIZE = 65536
+FOLDED: dict[str, str] = {}
+# value -> (folded, exact): the tail of its string row.
+_TAILS: dict[str, tuple[str, str]] = {}
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def folded(text: str) -> str:
+    """fold(text), remembered."""
+    found = FOLDED.get(text)
+    if found is None:
+        if len(FOLDED) >= CACHE_SIZE:
+            FOLDED.clear()
+        found = FOLDED[text] = fold(text)
+    return found
+
+
+def tail(text: str) -> tuple[str, str]:
+    """(folded, exact NFC) of a string value, remembered."""
+    found = _TAILS.get(text)
+    if found is None:
+        if len(_TAILS) >= CACHE_SIZE:
+            _TAILS.clear()
+        found = _TAILS[text] = (folded(text), nfc(text))
+    return found
+
+
+def clear_caches() -> None:
+    """Forget every folded value (for benchmarks of unseen text)."""
+    FOLDED.clear()
+    _TAILS.clear()
+
+
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     out = rows.strings
-    for value in values:
+    tails = _TAILS
+    for value in values if type(values) is list else (values,):
         if type(value) is str:
             if value:
-                out.append((code, folded(value), _exact(value)))
+                folded_, exact = tails.get(value) or tail(value)
+                out.append((code, folded_, exact))
         elif type(value) is dict:
             for key, part in value.items():
                 if key not in _PARTS:
                     continue
                 if type(part) is str:
                     if part:
-                        out.append((code, folded(part), _exact(part)))
+                        folded_, exact = tails.get(part) or tail(part)
+                        out.append((code, folded_, exact))
                 elif type(part) is list:
                     for item in part:
                         if type(item) is str and item:
-                            out.append((code, folded(item), _exact(item)))
+                            folded_, exact = tails.get(item) or tail(item)
+                            out.append((code, folded_, exact))

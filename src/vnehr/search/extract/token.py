@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vnehr.search.extract.string import folded
+from vnehr.search.extract.string import FOLDED, folded
 from vnehr.search.index_rows import IndexRows, TokenRow
 
 # ContactPoint.system (https://hl7.org/fhir/R4/valueset-contact-point-system.html): an
@@ -18,48 +18,56 @@ from vnehr.search.index_rows import IndexRows, TokenRow
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     out = rows.tokens
-    for value in values:
+    for value in values if type(values) is list else (values,):
         kind = type(value)
-        if kind is str:
+        if kind is dict:
+            codings = value.get("coding")
+            if codings is not None or (
+                "text" in value and "value" not in value and "code" not in value
+            ):
+                # A CodeableConcept: its codings, then its text.
+                if type(codings) is list:
+                    for coding in codings:
+                        if type(coding) is dict:
+                            _coding(code, coding, out)
+                text = value.get("text")
+                if type(text) is str and text:
+                    out.append((code, None, None, FOLDED.get(text) or folded(text)))
+            elif "value" in value:
+                _identifier(code, value, out)
+            else:
+                _coding(code, value, out)
+        elif kind is str:
             out.append((code, None, value, None))
-        elif kind is dict:
-            _complex(code, value, out)
         elif kind is bool:
             out.append((code, None, "true" if value else "false", None))
         elif isinstance(value, int | float):  # integer-valued tokens, e.g. Group value as is
             out.append((code, None, str(value), None))
 
 
-def _complex(code: str, value: dict[str, Any], out: list[TokenRow]) -> None:
-    codings = value.get("coding")
-    if codings is not None or ("text" in value and "value" not in value and "code" not in value):
-        if type(codings) is list:
-            for coding in codings:
-                if type(coding) is dict:
-                    _coding(code, coding, out)
-        text = value.get("text")
-        if type(text) is str and text:
-            out.append((code, None, None, folded(text)))
+def _identifier(code: str, value: dict[str, Any], out: list[TokenRow]) -> None:
+    """An Identifier or a ContactPoint."""
+    system, token = value.get("system"), value.get("value")
+    if type(token) is not str:
         return
-    if "value" in value:
-        system, token = value.get("system"), value.get("value")
-        if type(token) is not str:
-            return
-        if system in _CONTACT_SYSTEMS:
-            out.append((code, system, token, None))
-            return
-        id_type = value.get("type")
-        text = id_type.get("text") if type(id_type) is dict else None
-        out.append((code, system, token, folded(text) if type(text) is str and text else None))
+    if system in _CONTACT_SYSTEMS:
+        out.append((code, system, token, None))
         return
-    _coding(code, value, out)
+    id_type = value.get("type")
+    text = id_type.get("text") if type(id_type) is dict else None
+    out.append((code, system, token, folded(text) if type(text) is str and text else None))
 
 
 def _coding(code: str, coding: dict[str, Any], out: list[TokenRow]) -> None:
-    system, token, display = coding.get("system"), coding.get("code"), coding.get("display")
-    display = folded(display) if type(display) is str and display else None
-    if system is None and token is None and display is None:
+    get = coding.get
+    system, token, display = get("system"), get("code"), get("display")
+    if type(display) is str and display:
+        display = FOLDED.get(display) or folded(display)
+    elif system is None and token is None:
         return
+    else:
+        display = None
     out.append((code, system, token, display))
