@@ -17,6 +17,12 @@ from vnehr.fhir.validation.primitives import Check, checks
 
 PRIMITIVE, COMPLEX, RESOURCE = 0, 1, 2
 
+# How the walker treats an element (`ElementSpec.mode`, set by `walk.prepared_specs`): a single
+# primitive, a single object, an array of primitives, an array of objects, or anything else
+# (resources, elements a profile forbids); CHOICE is added for the types of a choice element.
+ONE_PRIMITIVE, ONE_OBJECT, PRIMITIVES, OBJECTS, OTHER, CHOICE = 0, 1, 2, 3, 4, 8
+NOTHING_KNOWN: frozenset[str] = frozenset()
+
 
 def _no_check(value: Any) -> str | None:
     return None
@@ -42,6 +48,10 @@ class ElementSpec:
     system_codes: dict[str, frozenset[str]] | None = None  # Coding, CodeableConcept
     hook: Callable[..., None] | None = None  # the data-type check (set by the walker)
     slow: bool = False  # a primitive needing more than its format check (codes, `#` refs)
+    mode: int = OTHER  # ONE_PRIMITIVE ... OTHER, plus CHOICE (set by the walker)
+    # Strings known to be valid values of this (primitive) element, without side effects:
+    # a bounded cache kept by the walker, so that repeated codes and systems cost a lookup.
+    valid: set[str] | frozenset[str] = NOTHING_KNOWN
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,88 @@ _DATE_TIME = re.compile(
 )
 
 
+_TIME = re.compile(r"T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?")
+
+# Parsed values, remembered: the same dates recur (an encounter's observations share their
+# time), and so do the days and the times of day that dateTimes are made of. Plain dicts,
+# emptied when full. A range is (low, high); () stands for "not a date".
+CACHE_SIZE = 16384
+_RANGES: dict[str, tuple[int, int] | tuple[()]] = {}
+_DAY_STARTS: dict[str, int | None] = {}  # YYYY-MM-DD -> its first microsecond
+_TIMES: dict[str, tuple[int, int] | tuple[()]] = {}  # Thh:mm...zone -> (offset, width)
+
+
 def _days(year: int, month: int, day: int) -> int:
     return date(year, month, day).toordinal() - _EPOCH_ORDINAL
 
 
 def date_range(text: str) -> tuple[int, int] | None:
     """[low, high] for a FHIR date, dateTime or instant; None if it is not one."""
+    found = _RANGES.get(text)
+    if found is None:
+        if len(_RANGES) >= CACHE_SIZE:
+            _RANGES.clear()
+        found = _RANGES[text] = _range(text) or ()
+    return found or None
+
+
+def _range(text: str) -> tuple[int, int] | None:
+    if len(text) > 10 and text[10] == "T":
+        # A dateTime: a date (exactly 10 characters when it matches) and a time of day, each
+        # parsed once however many dateTimes share it.
+        day_text = text[:10]
+        if day_text in _DAY_STARTS:
+            day = _DAY_STARTS[day_text]
+        else:
+            if len(_DAY_STARTS) >= CACHE_SIZE:
+                _DAY_STARTS.clear()
+            whole_day = _parse(day_text)
+            day = _DAY_STARTS[day_text] = whole_day[0] if whole_day else None
+        if day is None:
+            return None
+        time_text = text[10:]
+        time = _TIMES.get(time_text)
+        if time is None:
+            if len(_TIMES) >= CACHE_SIZE:
+                _TIMES.clear()
+            time = _TIMES[time_text] = _time(time_text) or ()
+        if not time:
+            return None
+        low = day + time[0]
+        return low, low + time[1] - 1
+    return _parse(text)
+
+
+def _time(text: str) -> tuple[int, int] | None:
+    """(microseconds from the day's start in UTC, width) of `Thh:mm[:ss[.fff]][zone]`."""
+    match = _TIME.fullmatch(text)
+    if match is None:
+        return None
+    hh, mm, ss, frac, tz = match.groups()
+    hour, minute = int(hh), int(mm)
+    if hour > 23 or minute > 59:
+        return None
+    low = (hour * 3600 + minute * 60) * 1_000_000
+    if ss is None:
+        width = 60_000_000
+    else:
+        second = int(ss)
+        if second > 60:
+            return None
+        low += second * 1_000_000
+        if frac:
+            low += int(frac[:6].ljust(6, "0"))
+            width = 10 ** max(0, 6 - len(frac))
+        else:
+            width = 1_000_000
+    if tz and tz != "Z":
+        offset = (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60) * 1_000_000
+        low += -offset if tz[0] == "+" else offset
+    return low, width
+
+
+def _parse(text: str) -> tuple[int, int] | None:
+    """date_range, computed."""
     match = _DATE_TIME.fullmatch(text)
     if match is None:
         return None
@@ -102,11 +178,13 @@ def _timing(value: dict[str, Any]) -> tuple[int, int] | None:
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     out: list[DateRow] = rows.dates
-    for value in values:
+    ranges = _RANGES
+    for value in values if type(values) is list else (values,):
         if type(value) is str:
-            found = date_range(value)
+            found = ranges.get(value) or date_range(value)
         elif type(value) is dict:
             if "start" in value or "end" in value:
                 found = _period(value)
@@ -118,5 +196,6 @@ def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
             found = date_range(str(value))  # a fhirpathpy date object
         else:
             continue
-        if found is not None:
-            out.append((code, found[0], found[1]))
+        if found:
+            low, high = found
+            out.append((code, low, high))

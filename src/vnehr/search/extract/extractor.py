@@ -2,15 +2,19 @@
 
 For each resource type the plan lists, by top-level JSON key, the (walker, converter, code)
 entries of the parameters that start from that key; extracting a resource is one pass over
-its keys, so parameters whose elements are absent cost nothing.
+its keys, so parameters whose elements are absent cost nothing. The entries of a key are
+compiled into one handler: the converter itself for the common single plain entry, else a
+loop over them that converts the values reached the same way (`code` for both `code` and
+`combo-code`) once and copies the rows under the other codes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from vnehr.errors import InvalidResource
@@ -21,9 +25,12 @@ from vnehr.search.registry import ParamType, SearchParamRegistry, default_regist
 
 log = logging.getLogger(__name__)
 
-Converter = Callable[[str, list[Any], IndexRows], None]
+# (code, a list of values or one value as found in the resource, the rows to add to)
+Converter = Callable[[str, Any, IndexRows], None]
 # (walker over the key's values or None, converter, parameter code)
 Entry = tuple[Walker | None, Converter, str]
+# The values of one top-level key -> rows.
+Handler = Callable[[Any, IndexRows], None]
 
 CONVERTERS: dict[ParamType, Converter] = {
     ParamType.TOKEN: token.add_rows,
@@ -64,6 +71,7 @@ class _Plan:
     by_key: dict[str, list[Entry]] = field(default_factory=dict)
     whole: list[tuple[Walker, Converter, str]] = field(default_factory=list)
     stats: CompileStats = CompileStats()
+    handlers: dict[str, Handler] = field(default_factory=dict)
 
 
 class Extractor:
@@ -89,17 +97,12 @@ class Extractor:
         plan = self._plans.get(resource_type)
         if plan is None or plan.version != self.registry.version:
             plan = self._plan(resource_type)
-        rows = IndexRows()
-        by_key = plan.by_key
+        rows = IndexRows([], [], [], [], [], [], [])
+        handlers = plan.handlers
         for key, value in resource.items():
-            entries = by_key.get(key)
-            if entries is None:
-                continue
-            values = value if type(value) is list else [value]
-            for walk, convert, code in entries:
-                found = walk(values) if walk is not None else values
-                if found:
-                    convert(code, found, rows)
+            handler = handlers.get(key)
+            if handler is not None:
+                handler(value, rows)
         if plan.whole:
             focus = [resource]
             for walk_whole, convert, code in plan.whole:
@@ -154,11 +157,39 @@ class Extractor:
                         plan.by_key.setdefault(key, []).append((branch.walk, convert, code))
                 plan.whole.extend((walk, convert, code) for walk in path.whole)
             plan.stats = CompileStats(native, fallback, failed, skipped, tuple(fallbacks))
+            plan.handlers = {key: _handler(entries) for key, entries in plan.by_key.items()}
             self._plans[resource_type] = plan
             return plan
 
     def _compile(self, expression: str, resource_type: str) -> Path:
         return self._compiler.compile(expression, resource_type)
+
+
+def _handler(entries: list[Entry]) -> Handler:
+    """One function for the entries of a key: (the key's value, rows) -> None."""
+    if len(entries) == 1:
+        walk, convert, code = entries[0]
+        if walk is None:
+            return partial(convert, code)  # converters take one value as well as a list
+        only: Walker = walk
+
+        def one(value: Any, rows: IndexRows) -> None:
+            found = only(value if type(value) is list else [value])
+            if found:
+                convert(code, found, rows)
+
+        return one
+
+    plain = tuple(entries)
+
+    def each(value: Any, rows: IndexRows) -> None:
+        values = value if type(value) is list else [value]
+        for walk, convert, code in plain:
+            found = walk(values) if walk is not None else values
+            if found:
+                convert(code, found, rows)
+
+    return each
 
 
 def _dedupe(rows: IndexRows) -> None:

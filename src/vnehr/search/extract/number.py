@@ -13,9 +13,15 @@ from typing import Any
 from vnehr.search.index_rows import IndexRows, NumberRow
 
 INFINITY = float("inf")
+Bounds = tuple[float, float, float]
+
+# Measured values repeat (7.2 %, 120 mmHg): their bounds, by the text of the decimal, are
+# remembered. A plain dict emptied when full; () stands for "not a number".
+CACHE_SIZE = 16384
+_BOUNDS: dict[str, Bounds | tuple[()]] = {}
 
 
-def bounds(value: Any) -> tuple[float, float, float] | None:
+def bounds(value: Any) -> Bounds | None:
     """(value, low, high) of a FHIR decimal or integer; None if `value` is not a number."""
     kind = type(value)
     if kind is int:
@@ -29,6 +35,15 @@ def bounds(value: Any) -> tuple[float, float, float] | None:
         text = str(value)
     else:
         return None
+    found = _BOUNDS.get(text)
+    if found is None:
+        if len(_BOUNDS) >= CACHE_SIZE:
+            _BOUNDS.clear()
+        found = _BOUNDS[text] = _text_bounds(text) or ()
+    return found or None
+
+
+def _text_bounds(text: str) -> Bounds | None:
     try:
         exact = Decimal(text)
     except InvalidOperation:
@@ -56,9 +71,10 @@ def range_bounds(value: dict[str, Any]) -> tuple[float, float, float] | None:
     return number, (low_b[1] if low_b else -INFINITY), (high_b[2] if high_b else INFINITY)
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     out: list[NumberRow] = rows.numbers
-    for value in values:
+    for value in values if type(values) is list else (values,):
         if type(value) is dict:
             found = range_bounds(value) if "low" in value or "high" in value else None
             if found is None and "value" in value:  # a Quantity where a number is wanted

@@ -16,9 +16,10 @@ from vnehr.search.index_rows import IndexRows, QuantityRow
 _CURRENCIES = "urn:iso:std:iso:4217"
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     out: list[QuantityRow] = rows.quantities
-    for value in values:
+    for value in values if type(values) is list else (values,):
         if type(value) is not dict:
             continue
         if "value" in value:

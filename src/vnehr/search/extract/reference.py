@@ -21,7 +21,7 @@ Parsed = tuple[str | None, str | None, str | None]
 CACHE_SIZE = 16384
 _NONE: Parsed = (None, None, None)  # cached "not indexable" / "no type"
 _PARSED: dict[str, Parsed] = {}
-_TYPES: dict[str, str | None] = {}
+_TYPES: dict[str, tuple[str | None]] = {}
 
 
 def parse(reference: str) -> Parsed | None:
@@ -55,31 +55,31 @@ def reference_type(node: Any) -> str | None:
         return None
     reference = node.get("reference")
     if type(reference) is str:
-        if reference in _TYPES:
-            return _TYPES[reference]
-        if len(_TYPES) >= CACHE_SIZE:
-            _TYPES.clear()
-        found = _TYPES[reference] = _reference_type(reference)
-        return found
+        found = _TYPES.get(reference)
+        if found is None:
+            if len(_TYPES) >= CACHE_SIZE:
+                _TYPES.clear()
+            found = _TYPES[reference] = (_reference_type(reference),)
+        return found[0]
     kind = node.get("type")
     return kind if type(kind) is str else None
 
 
 def _reference_type(reference: str) -> str | None:
-    if True:
-        if not reference or reference[0] == "#" or reference.startswith("urn:"):
-            return None
-        parts = reference.split("/")
-        if len(parts) >= 4 and parts[-2] == "_history":
-            parts = parts[:-2]
-        return parts[-2] if len(parts) >= 2 else None
+    if not reference or reference[0] == "#" or reference.startswith("urn:"):
+        return None
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    return parts[-2] if len(parts) >= 2 else None
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     _add_rows(code, values, rows, None)
 
 
-def add_rows_for(targets: frozenset[str]) -> Callable[[str, list[Any], IndexRows], None]:
+def add_rows_for(targets: frozenset[str]) -> Callable[[str, Any, IndexRows], None]:
     """add_rows for a parameter with these target types.
 
     Only a resource found in place of a reference (`Bundle.entry[0].resource` for Bundle's
@@ -87,21 +87,22 @@ def add_rows_for(targets: frozenset[str]) -> Callable[[str, list[Any], IndexRows
     Patient has no `composition`.
     """
 
-    def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+    def add_rows(code: str, values: Any, rows: IndexRows) -> None:
         _add_rows(code, values, rows, targets)
 
     return add_rows
 
 
-def _add_rows(
-    code: str, values: list[Any], rows: IndexRows, targets: frozenset[str] | None
-) -> None:
+def _add_rows(code: str, values: Any, rows: IndexRows, targets: frozenset[str] | None) -> None:
     out: list[ReferenceRow] = rows.references
-    for value in values:
+    cache = _PARSED
+    for value in values if type(values) is list else (values,):
         if type(value) is dict:
             reference = value.get("reference")
             if type(reference) is str:
-                parsed = parse(reference)
+                parsed = cache.get(reference) or parse(reference)
+                if parsed is None or parsed is _NONE:
+                    continue
             elif "resourceType" in value and type(value.get("id")) is str:
                 if targets is not None and value["resourceType"] not in targets:
                     continue
@@ -110,9 +111,12 @@ def _add_rows(
                 continue
         elif type(value) is str:  # canonical or uri
             parsed = parse(value)
-            if parsed is None and value.startswith("urn:") and not value.startswith("urn:uuid:"):
-                parsed = None, None, value.partition("|")[0]
+            if parsed is None:
+                if value.startswith("urn:") and not value.startswith("urn:uuid:"):
+                    parsed = None, None, value.partition("|")[0]
+                else:
+                    continue
         else:
             continue
-        if parsed is not None:
-            out.append((code, *parsed))
+        kind, id_, url = parsed
+        out.append((code, kind, id_, url))

@@ -11,8 +11,9 @@ from typing import Any
 from vnehr.search.index_rows import IndexRows
 
 
-def add_rows(code: str, values: list[Any], rows: IndexRows) -> None:
+def add_rows(code: str, values: Any, rows: IndexRows) -> None:
+    """Rows of `values`: a list of values, or one value as found in the resource."""
     out = rows.uris
-    for value in values:
+    for value in values if type(values) is list else (values,):
         if type(value) is str and value:
             out.append((code, value))
