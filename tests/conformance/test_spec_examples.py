@@ -19,7 +19,7 @@ from fhirpathpy.models import models
 
 from vnehr.fhir.validation import has_errors, validate
 from vnehr.fhir.validation.fhirpath_compile import Env, to_bool
-from vnehr.fhir.validation.invariants import CORRECTED, compiled_invariants
+from vnehr.fhir.validation.invariants import CORRECTED, compiled_invariants, planned_invariants
 from vnehr.fhir.validation.model import COMPLEX, RESOURCE, TypeSpec
 from vnehr.fhir.validation.walk import prepared_specs
 
@@ -128,3 +128,45 @@ def _variants(item: Any) -> list[Any]:
         return [item]
     keys = [k for k in item if k not in ("resourceType", "id", "text", "meta")]
     return [item] + [{k: v for k, v in item.items() if k != drop} for drop in keys[:8]]
+
+
+def test_invariant_guards_agree_with_evaluation() -> None:
+    # An invariant is not evaluated on an object lacking its guard's keys (invariants.py): on
+    # every object of the examples, and on copies lacking an element or keeping only one, the
+    # guard's outcome is the evaluation's.
+    applied, disagreeing = 0, set()
+
+    def visit(obj: dict[str, Any], spec: TypeSpec, env: Env) -> None:
+        nonlocal applied
+        keys = list(obj)[:10]
+        copies = [obj, *({k: v for k, v in obj.items() if k != drop} for drop in keys)]
+        copies += [{k: obj[k]} for k in keys]
+        for item in copies:
+            for inv, fn, on, guards, _ in planned_invariants(spec.name):
+                guard = next((g for g in guards if item.keys().isdisjoint(g[0])), None)
+                if on or guard is None:
+                    continue
+                applied += 1
+                env.context = [item]
+                try:
+                    fails = to_bool(fn([item], env)) is not True
+                except Exception:
+                    fails = False
+                if fails != guard[1]:
+                    disagreeing.add(inv.key)
+        for key, value in obj.items():
+            el = spec.elements.get(key)
+            for item in value if isinstance(value, list) else [value]:
+                if el is None or not isinstance(item, dict):
+                    continue
+                if el.kind == RESOURCE:
+                    inner = prepared_specs().get(item.get("resourceType", ""))
+                    if inner is not None:
+                        visit(item, inner, Env(item, item))
+                elif el.kind == COMPLEX and el.spec is not None:
+                    visit(item, el.spec, env)
+
+    for _, res in examples():
+        visit(res, prepared_specs()[res["resourceType"]], Env(res, res))
+    assert applied > 50_000, applied
+    assert not disagreeing, disagreeing

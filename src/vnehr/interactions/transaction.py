@@ -8,8 +8,6 @@ Batch entries are independent, each in its own transaction with its own status.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from http import HTTPStatus
@@ -121,37 +119,36 @@ def _response_entry(response: FhirResponse, *, include_resource: bool) -> dict[s
     return out
 
 
-# A JSON string holding a urn (a candidate fullUrl), and a conditional reference.
-_URN_STRING = re.compile(rb'"(urn:(?:uuid|oid):[^"\\]*)"')
-_CONDITIONAL = re.compile(rb'"reference":"([A-Z][A-Za-z]*\?(?:[^"\\]|\\.)*)"')
-_UNRESOLVED = re.compile(rb'"reference":"(urn:(?:uuid|oid):[^"\\]*)"')
-
-
 def _rewrite(resource: dict[str, Any], ids: dict[str, str], resolve: Callable[[str], str]) -> Any:
-    """The resource with references to entries' fullUrls (and any other string naming one,
-    e.g. Attachment.url) and conditional references replaced by `Type/id`.
+    """Rewrite, in place, every Reference.reference (entry fullUrls and conditional references
+    become `Type/id`) and any other string naming an entry's fullUrl (e.g. Attachment.url).
 
-    Works on the serialised form: one regex pass over the bytes is several times cheaper
-    than visiting every element of every resource in Python.
+    Exact type tests instead of isinstance, and no lookup for strings that are not `urn:`s:
+    measured 12 us per demo resource, against 38 us for a regex pass over its serialised form.
     """
-    raw = fhir_json.dumps(resource)
-    if b"urn:" not in raw and b"?" not in raw:
-        return resource
-
-    def by_id(match: re.Match[bytes]) -> bytes:
-        target = ids.get(match.group(1).decode())
-        return b'"' + target.encode() + b'"' if target is not None else match.group(0)
-
-    def conditional(match: re.Match[bytes]) -> bytes:
-        text = json.loads(b'"' + match.group(1) + b'"')
-        return b'"reference":' + fhir_json.dumps(resolve(text))
-
-    new = _URN_STRING.sub(by_id, raw) if ids else raw
-    unresolved = _UNRESOLVED.search(new)
-    if unresolved is not None:
-        resolve(unresolved.group(1).decode())  # raises: no entry has that fullUrl
-    new = _CONDITIONAL.sub(conditional, new)
-    return resource if new == raw else fhir_json.loads(new)
+    stack: list[Any] = [resource]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, child in node.items():
+                kind = type(child)
+                if kind is str:
+                    if key == "reference":
+                        new = resolve(child)
+                        if new is not child:
+                            node[key] = new
+                    elif child.startswith("urn:") and child in ids:
+                        node[key] = ids[child]
+                elif kind is dict or kind is list:
+                    stack.append(child)
+        else:
+            for i, child in enumerate(node):
+                kind = type(child)
+                if kind is dict or kind is list:
+                    stack.append(child)
+                elif kind is str and child.startswith("urn:") and child in ids:
+                    node[i] = ids[child]
+    return resource
 
 
 class _Transaction:

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from vnehr.errors import StoreUnavailable
+from vnehr.errors import Conflict, StoreUnavailable
 from vnehr.storage.base import Indexer
 from vnehr.storage.schema import POSTGRES_MIGRATIONS
 from vnehr.storage.sql_store import SqlStore, SqlTransaction
@@ -125,10 +125,20 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        with self.pool.connection() as conn, conn.transaction():
-            txn = SqlTransaction(self, conn)
-            yield txn
-            txn.flush()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                txn = SqlTransaction(self, conn)
+                yield txn
+                txn.flush()
+        except (
+            psycopg.errors.SerializationFailure,
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.UniqueViolation,
+        ):
+            # Another transaction won a race for the same rows: nothing was written; retry.
+            raise Conflict("A concurrent write conflicted with this one; retry it") from None
+        except psycopg.OperationalError:
+            raise StoreUnavailable("PostgreSQL is unavailable; try again later") from None
 
     def migrate(self) -> list[str]:
         applied = []

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vnehr.errors import Issue
-from vnehr.fhir.validation import has_errors, validate
+from vnehr.fhir.validation import has_errors, memo, validate
 
 # Nguyễn Thị Lan: adult, diabetic, registered at Bạch Mai hospital.
 LAN: dict[str, Any] = {
@@ -840,3 +840,102 @@ def test_damaged_resources_give_issues_not_exceptions(
     parent[path[-1]] = data.draw(JSON_VALUES)
     issues = validate(res)
     assert all(i.code != "exception" for i in issues), issues
+
+
+# -- remembered values (memo) ---------------------------------------------------------------
+
+
+def _issues(res: Any) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [(i.severity, i.code, i.diagnostics, i.expression) for i in validate(res)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([LAN, GLUCOSE]), st.data())
+def test_remembered_values_change_no_result(base: dict[str, Any], data: st.DataObject) -> None:
+    # Valid values and objects are remembered between resources (memo.py): a damaged copy
+    # validated after the original gets the issues it gets with nothing remembered.
+    res = copy.deepcopy(base)
+    path = data.draw(st.sampled_from(_paths(res)[1:]))
+    parent: Any = res
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = data.draw(JSON_VALUES)
+    remembered = [_issues(base), _issues(res), _issues(res)]
+    with pytest.MonkeyPatch.context() as mp:
+        memo.forget_all()
+        mp.setattr(memo, "ENABLED", False)
+        assert remembered == [_issues(base), _issues(res), _issues(res)]
+
+
+def test_remembered_objects_keep_numbers_booleans_and_strings_apart() -> None:
+    component = {"code": {"text": "apgar"}, "valueInteger": 1}
+    assert not has_errors(validate(glucose(component=[component])))
+    for value in (1.0, True, "1"):
+        res = glucose(component=[{**component, "valueInteger": value}])
+        assert where(res) == {"Observation.component[0].valueInteger"}, value
+    quantity = {"value": 7.8, "unit": "mmol/L", "system": "http://unitsofmeasure.org"}
+    assert not has_errors(validate(glucose(valueQuantity=quantity)))
+    assert where(glucose(valueQuantity={**quantity, "value": "7.8"})) == {
+        "Observation.valueQuantity.value"
+    }
+
+
+def test_a_value_remembered_for_one_element_is_checked_for_another() -> None:
+    loinc = {"coding": [{"system": "http://loinc.org", "code": "1558-6"}]}
+    assert not has_errors(validate(glucose(code=loinc)))
+    condition = {
+        "resourceType": "Condition",
+        "clinicalStatus": loinc,
+        "subject": {"reference": "Patient/nguyen-thi-lan"},
+    }
+    assert the_error(condition).code == "code-invalid"
+    assert where(lan(gender="final")) == {"Patient.gender"}  # a valid Observation.status
+
+
+def test_local_references_are_resolved_every_time() -> None:
+    contained = [{"resourceType": "Patient", "id": "p1"}]
+    for _ in range(2):
+        assert where(glucose(subject={"reference": "#p1"})) == {"Observation.subject.reference"}
+        assert not has_errors(validate(glucose(subject={"reference": "#p1"}, contained=contained)))
+
+
+def test_string_subclasses_are_not_taken_for_strings() -> None:
+    class Code(str):
+        pass
+
+    assert not has_errors(validate(lan(gender="female")))
+    assert where(lan(gender=Code("female"))) == {"Patient.gender"}
+
+
+def test_full_caches_are_emptied(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memo, "MAX_PER_ELEMENT", 2)
+    monkeypatch.setattr(memo, "BUDGET", 2000)
+    names = [lan(name=[{"family": f"Nguyễn {i}", "given": [f"Lan {i}"]}]) for i in range(20)]
+    assert all(not has_errors(validate(res)) for res in names + names)
+    assert memo._used <= 2000 + memo.MAX_OBJECT_BYTES + memo.ENTRY_OVERHEAD
+
+
+def test_remembered_objects_barely_move_the_recursion_limit() -> None:
+    # Skipping a remembered object skips recursion. Any change to the calls moves the depth at
+    # which the walk meets Python's recursion limit (about 500 levels of extensions here, fewer
+    # under a deep caller), but remembered objects must not move it more than a level or two.
+    def chain(depth: int) -> dict[str, Any]:
+        ext: dict[str, Any] = {"url": "http://example.org/leaf", "valueString": "v"}
+        for _ in range(depth):
+            ext = {"url": "http://example.org/node", "extension": [ext]}
+        return lan(extension=[ext])
+
+    def limit(remembering: bool) -> int:
+        low, high = 10, 2000  # the least depth too deep for the walk, in between
+        while high - low > 1:
+            mid = (low + high) // 2
+            with pytest.MonkeyPatch.context() as mp:
+                memo.forget_all()
+                mp.setattr(memo, "ENABLED", remembering)
+                validate(chain(30))  # remembers the objects at the bottom of the chains
+                issues = validate(chain(mid))
+            too_deep = any(i.code == "too-costly" for i in issues)
+            low, high = (low, mid) if too_deep else (mid, high)
+        return high
+
+    assert abs(limit(True) - limit(False)) <= 3

@@ -41,10 +41,23 @@ def is_absolute(url: str) -> bool:
     return _ABSOLUTE.fullmatch(url) is not None
 
 
+_REFERENCE_TYPES: dict[str, tuple[str | None, str | None]] = {}  # reference_type, remembered
+MAX_REFERENCE_TYPES = 4096
+
+
 def reference_type(ref: str) -> tuple[str | None, str | None]:
     """(resource type named by a reference URL or None, the problem with it or None)."""
-    if ref.startswith("#") or ref.startswith("urn:"):
+    if ref.startswith(("#", "urn:")):
         return None, None
+    found = _REFERENCE_TYPES.get(ref)
+    if found is None:
+        if len(_REFERENCE_TYPES) >= MAX_REFERENCE_TYPES:
+            _REFERENCE_TYPES.clear()
+        found = _REFERENCE_TYPES[ref] = _reference_type(ref)
+    return found
+
+
+def _reference_type(ref: str) -> tuple[str | None, str | None]:
     m = _RELATIVE.fullmatch(ref) or _CONDITIONAL.fullmatch(ref)
     if m is not None:
         rtype = m.group(1)

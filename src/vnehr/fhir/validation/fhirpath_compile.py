@@ -49,7 +49,17 @@ from vnehr.fhir.validation.fhirpath_values import (
     value_key,
 )
 
-__all__ = ["Env", "Fn", "Unsupported", "compare", "compile_expression", "to_bool"]
+__all__ = [
+    "CONSTANTS",
+    "LAMBDAS",
+    "Env",
+    "Fn",
+    "Unsupported",
+    "compare",
+    "compile_expression",
+    "compile_node",
+    "to_bool",
+]
 
 CONSTANTS = {
     "%ucum": "http://unitsofmeasure.org",
@@ -57,6 +67,8 @@ CONSTANTS = {
     "%loinc": "http://loinc.org",
 }
 SYSTEM_TYPES = {"Boolean", "String", "Integer", "Decimal", "Date", "DateTime", "Time"}
+# Functions whose arguments are evaluated on each item of their input, not on the focus.
+LAMBDAS = frozenset({"where", "select", "all", "exists", "iif", "repeat"})
 
 
 def _cap(name: str) -> str:
@@ -388,8 +400,7 @@ class _Compiler:
             if fast is not None:
                 return fast
         item = Compiled(_focus, base.type)  # the focus of a criteria argument: one item
-        lambdas = {"where", "select", "all", "exists", "iif", "repeat"}
-        if name in lambdas:
+        if name in LAMBDAS:
             arg_fns = [self.compile(a, item).fn for a in args]
         else:
             arg_fns = [self.compile(a, focus).fn for a in args]
@@ -514,5 +525,10 @@ def compile_expression(
 
     Raises `Unsupported` (or `FhirPathSyntaxError`) when the expression is beyond this module.
     """
+    return compile_node(parse(expression), context_type, resource_type)
+
+
+def compile_node(node: Node, context_type: str | None, resource_type: str | None = None) -> Fn:
+    """`compile_expression` for an expression already parsed (or a part of one)."""
     compiler = _Compiler(context_type, resource_type)
-    return compiler.compile(parse(expression), Compiled(_focus, context_type)).fn
+    return compiler.compile(node, Compiled(_focus, context_type)).fn

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,13 +17,18 @@ from typing import Any
 Collection = list[Any]
 
 
-@dataclass(slots=True)
 class Env:
     """What an invariant sees besides its focus: %resource, %rootResource, %context."""
 
-    resource: Any
-    root: Any
-    context: Collection = field(default_factory=list)
+    __slots__ = ("context", "resource", "root")
+
+    def __init__(self, resource: Any, root: Any, context: Collection | None = None) -> None:
+        self.resource = resource
+        self.root = root
+        self.context: Collection = [] if context is None else context
+
+    def __repr__(self) -> str:
+        return f"Env(resource={self.resource!r}, root={self.root!r}, context={self.context!r})"
 
 
 Fn = Callable[[Collection, Env], Collection]
@@ -101,30 +105,41 @@ _DATE = re.compile(
     r"(Z|[+-]\d\d:\d\d)?)?)?)?"
 )
 _TIME = re.compile(r"(\d\d)(?::(\d\d)(?::(\d\d)(\.\d+)?)?)?")
+_TWO_DIGITS = {f"{i:02d}": float(i) for i in range(100)}  # float("07"), faster
 
 
 def _temporal(value: str) -> tuple[str, tuple[float, ...], tuple[float, ...] | None] | None:
     """(kind, local components, UTC components when zoned) of a date/dateTime/time string."""
     m = _DATE.fullmatch(value)
     if m is not None:
-        year, month, day, hour, minute, sec, frac, tz = m.groups()
-        parts = [float(p) for p in (year, month, day, hour, minute) if p is not None]
+        year, month, day, hour, minute, sec, frac, tz = m.groups()  # each implies the ones before
+        n = _TWO_DIGITS
+        if hour is None:
+            if month is None:
+                return "date", (float(year),), None
+            if day is None:
+                return "date", (float(year), n[month]), None
+            return "date", (float(year), n[month], n[day]), None
+        if minute is None:
+            parts: tuple[float, ...] = (float(year), n[month], n[day], n[hour])
+        else:
+            parts = (float(year), n[month], n[day], n[hour], n[minute])
         if sec is not None:
-            parts.append(float(sec) + (float(frac) if frac else 0.0))
-        utc = None
-        if tz is not None and hour is not None:
-            text = f"{year}-{month}-{day}T{hour}:{minute or '00'}:{sec or '00'}"
-            dt = datetime.fromisoformat(text + tz.replace("Z", "+00:00")).astimezone(UTC)
-            utc = (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second + float(frac or 0))
-        return "date", tuple(parts), utc
+            parts += (n[sec] + (float(frac) if frac else 0.0),)
+        if tz is None:  # a time zone comes with an hour (in the regex)
+            return "date", parts, None
+        text = f"{year}-{month}-{day}T{hour}:{minute or '00'}:{sec or '00'}"
+        dt = datetime.fromisoformat(text + ("+00:00" if tz == "Z" else tz)).astimezone(UTC)
+        utc = (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second + float(frac or 0))
+        return "date", parts, utc
     m = _TIME.fullmatch(value)
     if m is None:
         return None
     hour, minute, sec, frac = m.groups()
-    parts = [float(p) for p in (hour, minute) if p is not None]
+    times = [float(p) for p in (hour, minute) if p is not None]
     if sec is not None:
-        parts.append(float(sec) + (float(frac) if frac else 0.0))
-    return "time", tuple(parts), None
+        times.append(float(sec) + (float(frac) if frac else 0.0))
+    return "time", tuple(times), None
 
 
 def compare(a: Any, b: Any) -> int | None:

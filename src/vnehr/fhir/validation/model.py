@@ -21,7 +21,7 @@ PRIMITIVE, COMPLEX, RESOURCE = 0, 1, 2
 # primitive, a single object, an array of primitives, an array of objects, or anything else
 # (resources, elements a profile forbids); CHOICE is added for the types of a choice element.
 ONE_PRIMITIVE, ONE_OBJECT, PRIMITIVES, OBJECTS, OTHER, CHOICE = 0, 1, 2, 3, 4, 8
-NOTHING_KNOWN: frozenset[str] = frozenset()
+NOTHING_KNOWN: frozenset[Any] = frozenset()
 
 
 def _no_check(value: Any) -> str | None:
@@ -52,6 +52,10 @@ class ElementSpec:
     # Strings known to be valid values of this (primitive) element, without side effects:
     # a bounded cache kept by the walker, so that repeated codes and systems cost a lookup.
     valid: set[str] | frozenset[str] = NOTHING_KNOWN
+    remembers: bool = True  # whether valid values are worth remembering
+    memo: bool = False  # objects: whether valid ones are remembered (set by the walker)
+    # Objects known to be valid values of this element, by their JSON text (`memo`).
+    valid_objects: set[bytes] | frozenset[bytes] = NOTHING_KNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,9 @@ class TypeSpec:
     kind: str
     elements: dict[str, ElementSpec] = field(default_factory=dict)
     required: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (element name, JSON names)
+    # The JSON names of `required`, when none is a choice: present, they are all there is to
+    # check (set by the walker).
+    required_keys: frozenset[str] | None = None
     invariants: tuple[Invariant, ...] = ()
     abstract: bool = False
     base: str | None = None

@@ -54,7 +54,8 @@ def _string(value: Any) -> str | None:
         return "must not be an empty string"
     if len(value) > MAX_STRING:
         return "is longer than the permitted maximum of 1 MB"
-    if _CONTROL.search(value):
+    # Printable strings (the usual) have no control characters; only others need the regex.
+    if not value.isprintable() and _CONTROL.search(value):
         return "contains illegal control characters"
     return None
 
@@ -83,7 +84,8 @@ def _uri_like(type_name: str) -> Check:
             return "must not be an empty string"
         if len(value) > MAX_STRING:
             return "is longer than the permitted maximum of 1 MB"
-        if _WHITESPACE.search(value):
+        # Whitespace other than " " is not printable: most URIs need no regex.
+        if (" " in value or not value.isprintable()) and _WHITESPACE.search(value):
             return f"is not a valid {type_name} (it contains whitespace): {value[:100]!r}"
         if value.startswith("urn:"):
             if value.startswith("urn:uuid:") and _UUID.fullmatch(value) is None:

@@ -8,25 +8,35 @@ from vnehr.errors import Issue
 from vnehr.fhir.validation.fhirpath_compile import Env
 
 
-class Scope:
+class Scope(Env):
     """The resource being walked, and what its local (`#id`) references need to resolve.
 
+    It is also the environment of the invariants evaluated in it (%resource, %rootResource).
     A contained resource gets its own scope (for %resource) but records its references in the
-    container's (`top`), because `#id` always names a resource contained in the container.
+    container's list (`refs` is shared), because `#id` always names a resource contained in the
+    container.
     """
 
-    __slots__ = ("env", "origin", "refs", "top")
+    __slots__ = ("origin", "refs")
 
     def __init__(self, resource: dict[str, Any], parent: Scope | None, origin: int) -> None:
-        self.top: Scope = parent.top if parent is not None else self
+        self.resource = resource
+        self.context = []
         self.origin = origin  # index in the container's `contained`, -1 for the container
-        root = parent.top.env.resource if parent is not None else resource
-        self.env: Env = Env(resource, root)
-        # (reference, location, origin, is a Reference.reference) of every `#...` value
-        self.refs: list[tuple[str, str, int, bool]] = []
+        if parent is None:
+            self.root = resource
+            # (reference, location, origin, is a Reference.reference) of every `#...` value
+            self.refs: list[tuple[str, str, int, bool]] = []
+        else:
+            self.root = parent.root
+            self.refs = parent.refs
+
+    @property
+    def env(self) -> Env:
+        return self
 
     def local_ref(self, value: str, loc: str, is_reference: bool) -> None:
-        self.top.refs.append((value, loc, self.origin, is_reference))
+        self.refs.append((value, loc, self.origin, is_reference))
 
 
 def error(out: list[Issue], code: str, message: str, loc: str) -> None:

@@ -5,6 +5,11 @@ JSON types, arrays versus single values, empty values, primitive formats, requir
 minimum cardinality, one type per choice element, `_x` primitive extension siblings,
 contained and nested resources; invariants and the data-type checks (`datatypes`) run on each
 object as it is left. No FHIRPath is evaluated for structure.
+
+Speed (docs/validation.md): each element has a `mode` saying which of the common cases it is
+(one primitive, one object, an array of either), so that `walk_object` handles them inline and
+leaves everything unusual to helpers; and the values and objects found valid are remembered
+(`memo`), so that a repeated code, Coding or reference range costs a set lookup.
 """
 
 from __future__ import annotations
@@ -13,12 +18,36 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from orjson import dumps as _dumps
+
 from vnehr.errors import Issue
 from vnehr.fhir.validation import invariants
 from vnehr.fhir.validation.bundle import check_bundle
 from vnehr.fhir.validation.canonical import check_canonical_url, check_value_set
 from vnehr.fhir.validation.datatypes import DATATYPE_HOOKS
-from vnehr.fhir.validation.model import COMPLEX, PRIMITIVE, ElementSpec, TypeSpec, type_specs
+from vnehr.fhir.validation.memo import (
+    JSON_OPTIONS,
+    MEMO_PATH,
+    Cache,
+    json_default,
+    new_cache,
+    remember_object,
+    remember_value,
+)
+from vnehr.fhir.validation.model import (
+    CHOICE,
+    COMPLEX,
+    OBJECTS,
+    ONE_OBJECT,
+    ONE_PRIMITIVE,
+    OTHER,
+    PRIMITIVE,
+    PRIMITIVES,
+    RESOURCE,
+    ElementSpec,
+    TypeSpec,
+    type_specs,
+)
 from vnehr.fhir.validation.scope import Scope, error
 
 URI_TYPES = frozenset({"uri", "url", "canonical"})
@@ -28,13 +57,80 @@ ResourceHook = Callable[[dict[str, Any], str, list[Issue]], None]
 
 @cache
 def prepared_specs() -> dict[str, TypeSpec]:
-    """The type specs, with the data-type checks attached to the elements that need them."""
+    """The type specs, with what the walker needs attached to their elements."""
     specs = type_specs()
+    context_free = _context_free(specs)
+    # Objects valid for one element are valid for any element with the same type, check and
+    # binding (Observation.subject and Encounter.subject): such elements share their cache.
+    shared: dict[tuple[Any, ...], Cache] = {}
     for spec in specs.values():
+        if all(len(keys) == 1 for _, keys in spec.required):
+            spec.required_keys = frozenset(keys[0] for _, keys in spec.required)
         for el in spec.elements.values():
             el.hook = DATATYPE_HOOKS.get(el.type_code)
+            if el.type_code == "CodeableConcept" and el.system_codes is None:
+                el.hook = None  # its check is about required bindings only
             el.slow = el.codes is not None or el.type_code in URI_TYPES or el.max == 0
+            if el.max == 0 or el.kind not in (PRIMITIVE, COMPLEX):
+                el.mode = OTHER
+            elif el.kind == PRIMITIVE:
+                el.mode = PRIMITIVES if el.is_array else ONE_PRIMITIVE
+            else:
+                el.mode = OBJECTS if el.is_array else ONE_OBJECT
+            if el.choice is not None:
+                el.mode += CHOICE
+            el.memo = el.kind == COMPLEX and el.spec is not None and el.spec.name in context_free
+            if el.memo:
+                signature = (el.spec, el.hook, el.targets, el.binding)
+                if signature not in shared:
+                    shared[signature] = new_cache()
+                el.valid_objects = shared[signature]
+            # A resource's id is unique: remembering ids would only crowd out other values.
+            el.remembers = not (spec.kind == "resource" and el.name == "id")
     return specs
+
+
+def _context_free(specs: dict[str, TypeSpec]) -> set[str]:
+    """The types whose validity depends on the object alone, so that valid objects can be
+    remembered: no invariant looks beyond the object (%resource, %rootResource), here or in
+    the types of its elements, and no element holds a resource."""
+    bound = {
+        name
+        for name, spec in specs.items()
+        for inv in spec.invariants
+        if "%resource" in inv.expression or "%rootResource" in inv.expression
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name, spec in specs.items():
+            if name not in bound and any(
+                el.kind == RESOURCE or (el.spec is not None and el.spec.name in bound)
+                for el in spec.elements.values()
+            ):
+                bound.add(name)
+                changed = True
+    return set(specs) - bound
+
+
+def _object(
+    el: ElementSpec,
+    obj: dict[str, Any],
+    known: bytes | None,
+    loc: str,
+    out: list[Issue],
+    scope: Scope,
+) -> None:
+    """Walk an item of an array of objects not known to be valid (`known`: its JSON text,
+    when it can be remembered), and remember it if it is valid and validating it had no
+    other effect (a local reference). (A function, like `walk_value` before it, so that
+    deep nesting meets Python's recursion limit at the depth it always did.)"""
+    issues, refs = len(out), len(scope.refs)
+    walk_object(obj, el.spec, loc, out, scope)  # type: ignore[arg-type]
+    if el.hook is not None:
+        el.hook(obj, el, loc, out, scope)
+    if known is not None and len(out) == issues and len(scope.refs) == refs:
+        remember_object(el, known)
 
 
 @cache
@@ -99,11 +195,12 @@ def walk_object(
 ) -> None:
     """Validate the properties of one JSON object against its type.
 
-    The common cases (a valid primitive, a non-empty object) are handled inline; anything
-    unusual goes to a helper that works out and reports the problem.
+    The common cases (a valid primitive, a non-empty object, arrays of them) are handled
+    inline; anything unusual goes to a helper that works out and reports the problem.
     """
     elements = spec.elements
     choices: dict[str, str] | None = None
+    memo = len(path) < MEMO_PATH  # objects are remembered at this depth (memo.py)
     for key, value in obj.items():
         el = elements.get(key)
         if el is None:
@@ -112,34 +209,82 @@ def walk_object(
             elif key != "resourceType" or spec.kind != "resource":
                 error(out, "structure", f"Unrecognized element {key!r}", f"{path}.{key}")
             continue
-        if el.choice is not None:
+        mode = el.mode
+        if mode >= CHOICE:
             choices = _choice(choices, el, key, path, out)
-        kind = el.kind
-        if el.is_array:
-            unusual = type(value) is not list or not value or 0 < el.max < len(value)
-            if unusual and not _array_ok(el, key, value, path, out):
+            mode -= CHOICE
+        if mode == ONE_PRIMITIVE:
+            if type(value) is str and value in el.valid:
                 continue
-            if kind == PRIMITIVE:
-                check = el.check
-                for i, item in enumerate(value):
-                    if item is None:
-                        _null_item(obj, key, i, el, path, out)
-                    elif check(item) is not None or el.slow:
-                        walk_value(el, item, path, key, i, out, scope)
-            else:
-                for i, item in enumerate(value):
-                    if item is None:
-                        _null_item(obj, key, i, el, path, out)
-                    else:
-                        walk_value(el, item, path, key, i, out, scope)
-        elif kind == PRIMITIVE and not el.slow:
-            if el.check(value) is not None:
-                walk_value(el, value, path, key, -1, out, scope)
-        elif kind == COMPLEX and type(value) is dict and value and el.max:
+            if el.slow:
+                _one_value(el, key, value, path, out, scope)
+                continue
+            msg = el.check(value)
+            if msg is not None:
+                error(out, "value", f"{el.type_code} {msg}", f"{path}.{key}")
+            elif type(value) is str and el.remembers:
+                remember_value(el, value)
+        elif mode == ONE_OBJECT:
+            if type(value) is not dict or not value:
+                _one_value(el, key, value, path, out, scope)
+                continue
+            known = None
+            if memo and el.memo:
+                try:
+                    known = _dumps(value, default=json_default, option=JSON_OPTIONS)
+                except TypeError:  # a value of no JSON type (memo.py): not remembered
+                    pass
+                else:
+                    if known in el.valid_objects:
+                        continue
+            issues, refs = len(out), len(scope.refs)
             loc = f"{path}.{key}"
             walk_object(value, el.spec, loc, out, scope)  # type: ignore[arg-type]
             if el.hook is not None:
                 el.hook(value, el, loc, out, scope)
+            if known is not None and len(out) == issues and len(scope.refs) == refs:
+                remember_object(el, known)  # valid, and validating it had no other effect
+        elif mode == PRIMITIVES:
+            unusual = type(value) is not list or not value or 0 < el.max < len(value)
+            if unusual and not _array_ok(el, key, value, path, out):
+                continue
+            valid = el.valid
+            for i, item in enumerate(value):
+                if type(item) is str and item in valid:
+                    continue
+                if item is None:
+                    _null_item(obj, key, i, el, path, out)
+                else:
+                    _primitive(el, item, path, key, i, out, scope)
+        elif mode == OBJECTS:
+            unusual = type(value) is not list or not value or 0 < el.max < len(value)
+            if unusual and not _array_ok(el, key, value, path, out):
+                continue
+            for i, item in enumerate(value):
+                if type(item) is dict and item:
+                    known = None
+                    if memo and el.memo:
+                        try:
+                            known = _dumps(item, default=json_default, option=JSON_OPTIONS)
+                        except TypeError:
+                            pass
+                        else:
+                            if known in el.valid_objects:
+                                continue
+                    _object(el, item, known, f"{path}.{key}[{i}]", out, scope)
+                elif item is None:
+                    _null_item(obj, key, i, el, path, out)
+                else:
+                    walk_value(el, item, path, key, i, out, scope)
+        elif el.is_array:  # OTHER: resources (contained), elements a profile forbids
+            unusual = type(value) is not list or not value or 0 < el.max < len(value)
+            if unusual and not _array_ok(el, key, value, path, out):
+                continue
+            for i, item in enumerate(value):
+                if item is None:
+                    _null_item(obj, key, i, el, path, out)
+                else:
+                    walk_value(el, item, path, key, i, out, scope)
         elif el.max == 0:
             error(out, "structure", f"{key} is not allowed here", f"{path}.{key}")
         elif type(value) is list:
@@ -149,9 +294,25 @@ def walk_object(
         else:
             walk_value(el, value, path, key, -1, out, scope)
     if spec.required:
-        _check_required(obj, spec, path, out)
+        required = spec.required_keys
+        if required is None or not obj.keys() >= required:
+            _check_required(obj, spec, path, out)
     if spec.invariants:
-        invariants.check(spec, obj, path, scope.env, out)
+        invariants.check(spec, obj, path, scope, out)
+
+
+def _one_value(
+    el: ElementSpec, key: str, value: Any, path: str, out: list[Issue], scope: Scope
+) -> None:
+    """A single value that is not simply a valid primitive or a non-empty object."""
+    if el.max == 0:
+        error(out, "structure", f"{key} is not allowed here", f"{path}.{key}")
+    elif type(value) is list:
+        error(out, "structure", f"{key} must not be a JSON array", f"{path}.{key}")
+    elif value is None:
+        error(out, "structure", f"{key} must not be null", f"{path}.{key}")
+    else:
+        walk_value(el, value, path, key, -1, out, scope)
 
 
 def _choice(
@@ -209,18 +370,7 @@ def walk_value(
     """Validate one value of an element (one item of an array)."""
     kind = el.kind
     if kind == PRIMITIVE:
-        msg = el.check(value)
-        if msg is not None:
-            error(out, "value", f"{el.type_code} {msg}", _loc(path, key, i))
-        elif el.codes is not None and value not in el.codes:
-            error(
-                out,
-                "code-invalid",
-                f"The code {value!r} is not in the required value set {el.binding}",
-                _loc(path, key, i),
-            )
-        elif type(value) is str and value[:1] == "#" and el.type_code in URI_TYPES:
-            scope.local_ref(value, _loc(path, key, i), False)
+        _primitive(el, value, path, key, i, out, scope)
         return
     loc = f"{path}.{key}" if i < 0 else f"{path}.{key}[{i}]"
     if kind == COMPLEX:
@@ -239,6 +389,26 @@ def walk_value(
         walk_resource(value, loc, out, scope, i)
     else:
         walk_resource(value, loc, out)
+
+
+def _primitive(
+    el: ElementSpec, value: Any, path: str, key: str, i: int, out: list[Issue], scope: Scope
+) -> None:
+    """Validate one primitive value (one item of an array), remembering it when valid."""
+    msg = el.check(value)
+    if msg is not None:
+        error(out, "value", f"{el.type_code} {msg}", _loc(path, key, i))
+    elif el.codes is not None and value not in el.codes:
+        error(
+            out,
+            "code-invalid",
+            f"The code {value!r} is not in the required value set {el.binding}",
+            _loc(path, key, i),
+        )
+    elif type(value) is str and value[:1] == "#" and el.type_code in URI_TYPES:
+        scope.local_ref(value, _loc(path, key, i), False)
+    elif type(value) is str:
+        remember_value(el, value)
 
 
 def _loc(path: str, key: str, i: int) -> str:

@@ -13,7 +13,11 @@ import re
 from datetime import date
 from typing import Any
 
-from vnehr.search.index_rows import DateRow, IndexRows
+from vnehr.search.extract.repeats import unique_tail
+from vnehr.search.index_rows import IndexRows
+
+# What add_rows returns when two of the rows it added may be equal: the bit of its list.
+REPEATS = 4
 
 # 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the open ends of a Period.
 LOWEST = -62_135_596_800_000_000
@@ -25,8 +29,7 @@ _DATE_TIME = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})"
     r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?"
 )
-
-
+# Its time of day part.
 _TIME = re.compile(r"T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?")
 
 # Parsed values, remembered: the same dates recur (an encounter's observations share their
@@ -178,24 +181,35 @@ def _timing(value: dict[str, Any]) -> tuple[int, int] | None:
     return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
 
-def add_rows(code: str, values: Any, rows: IndexRows) -> None:
-    """Rows of `values`: a list of values, or one value as found in the resource."""
-    out: list[DateRow] = rows.dates
-    ranges = _RANGES
-    for value in values if type(values) is list else (values,):
-        if type(value) is str:
-            found = ranges.get(value) or date_range(value)
-        elif type(value) is dict:
-            if "start" in value or "end" in value:
-                found = _period(value)
-            elif "event" in value or "repeat" in value:
-                found = _timing(value)
-            else:
-                continue
-        elif value is not None and not isinstance(value, bool | int | float):
-            found = date_range(str(value))  # a fhirpathpy date object
+def add_rows(code: str, values: Any, rows: IndexRows) -> int:
+    """Rows of `values`: a list of values, or one value as found in the resource.
+
+    REPEATS if two of the rows added may be equal (the Extractor then removes the repeats),
+    else 0.
+    """
+    if type(values) is list:
+        if len(values) != 1:
+            out = rows.dates
+            start = len(out)
+            for value in values:
+                if type(value) is not list:
+                    add_rows(code, value, rows)
+            return unique_tail(out, start, REPEATS)
+        values = values[0]
+    if type(values) is str:
+        found = _RANGES.get(values) or date_range(values)
+    elif type(values) is dict:
+        if "start" in values or "end" in values:
+            found = _period(values)
+        elif "event" in values or "repeat" in values:
+            found = _timing(values)
         else:
-            continue
-        if found:
-            low, high = found
-            out.append((code, low, high))
+            return 0
+    elif values is not None and not isinstance(values, bool | int | float):
+        found = date_range(str(values))  # a fhirpathpy date object
+    else:
+        return 0
+    if found:
+        low, high = found
+        rows.dates.append((code, low, high))
+    return 0

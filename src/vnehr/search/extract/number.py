@@ -10,7 +10,12 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from vnehr.search.index_rows import IndexRows, NumberRow
+from vnehr.fhir.json import FhirDecimal
+from vnehr.search.extract.repeats import unique_tail
+from vnehr.search.index_rows import IndexRows
+
+# What add_rows returns when two of the rows it added may be equal: the bit of its list.
+REPEATS = 8
 
 INFINITY = float("inf")
 Bounds = tuple[float, float, float]
@@ -18,28 +23,30 @@ Bounds = tuple[float, float, float]
 # Measured values repeat (7.2 %, 120 mmHg): their bounds, by the text of the decimal, are
 # remembered. A plain dict emptied when full; () stands for "not a number".
 CACHE_SIZE = 16384
-_BOUNDS: dict[str, Bounds | tuple[()]] = {}
+BOUNDS: dict[str, Bounds | tuple[()]] = {}
 
 
 def bounds(value: Any) -> Bounds | None:
     """(value, low, high) of a FHIR decimal or integer; None if `value` is not a number."""
     kind = type(value)
-    if kind is int:
+    if kind is FhirDecimal:
+        text = value.text  # the text as written (its repr)
+    elif kind is int:
         number = float(value)
         return number, number - 0.5, number + 0.5
-    if kind is bool or value is None:
+    elif kind is bool or value is None:
         return None
-    if isinstance(value, float):
-        text = repr(value)  # FhirDecimal: the text as written
+    elif isinstance(value, float):
+        text = repr(value)  # its shortest repr
     elif isinstance(value, Decimal | int | str):
         text = str(value)
     else:
         return None
-    found = _BOUNDS.get(text)
+    found = BOUNDS.get(text)
     if found is None:
-        if len(_BOUNDS) >= CACHE_SIZE:
-            _BOUNDS.clear()
-        found = _BOUNDS[text] = _text_bounds(text) or ()
+        if len(BOUNDS) >= CACHE_SIZE:
+            BOUNDS.clear()
+        found = BOUNDS[text] = _text_bounds(text) or ()
     return found or None
 
 
@@ -71,15 +78,27 @@ def range_bounds(value: dict[str, Any]) -> tuple[float, float, float] | None:
     return number, (low_b[1] if low_b else -INFINITY), (high_b[2] if high_b else INFINITY)
 
 
-def add_rows(code: str, values: Any, rows: IndexRows) -> None:
-    """Rows of `values`: a list of values, or one value as found in the resource."""
-    out: list[NumberRow] = rows.numbers
-    for value in values if type(values) is list else (values,):
-        if type(value) is dict:
-            found = range_bounds(value) if "low" in value or "high" in value else None
-            if found is None and "value" in value:  # a Quantity where a number is wanted
-                found = bounds(value["value"])
-        else:
-            found = bounds(value)
-        if found is not None:
-            out.append((code, *found))
+def add_rows(code: str, values: Any, rows: IndexRows) -> int:
+    """Rows of `values`: a list of values, or one value as found in the resource.
+
+    REPEATS if two of the rows added may be equal (the Extractor then removes the repeats),
+    else 0.
+    """
+    if type(values) is list:
+        if len(values) != 1:
+            out = rows.numbers
+            start = len(out)
+            for value in values:
+                if type(value) is not list:
+                    add_rows(code, value, rows)
+            return unique_tail(out, start, REPEATS)
+        values = values[0]
+    if type(values) is dict:
+        found = range_bounds(values) if "low" in values or "high" in values else None
+        if found is None and "value" in values:  # a Quantity where a number is wanted
+            found = bounds(values["value"])
+    else:
+        found = bounds(values)
+    if found is not None:
+        rows.numbers.append((code, *found))
+    return 0

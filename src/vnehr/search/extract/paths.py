@@ -13,7 +13,7 @@ their values, so that the extractor only looks at parameters whose elements are 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from vnehr.search.extract.fhirpath import (
     Var,
     parse,
 )
+from vnehr.search.extract.reference import TYPES as _REFERENCE_TYPES
 from vnehr.search.extract.reference import reference_type
 
 __all__ = ["Branch", "Path", "PathCompiler", "PathError", "Walker"]
@@ -62,10 +63,15 @@ class _Unsupported(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Branch:
-    """One union member: read `keys` of the resource, then apply `walk` (None: as they are)."""
+    """One union member: read `keys` of the resource, then apply `walk` (None: as they are).
+
+    `sig` describes `walk` when it only steps into elements (() for None): two branches with
+    the same keys and sig reach the same values. None: a walk not described (where(), ...).
+    """
 
     keys: tuple[str, ...]
     walk: Walker | None
+    sig: Hashable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,7 @@ class _Step:
     keys: tuple[str, ...] = ()  # a child step: the JSON names it reads
     name: str = ""  # a child step: the element name
     ctx: str | None = None  # a child step: the type path of its parent
+    sig: Hashable | None = None  # a child step: what its walker does, to compare steps
 
 
 def _identity(focus: list[Any]) -> list[Any]:
@@ -198,6 +205,39 @@ def _where(predicate: Callable[[Any], bool]) -> Walker:
     return where
 
 
+def _where_type(target: str) -> Walker:
+    """where(resolve() is target): the references to that type."""
+
+    def where(focus: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for node in focus:
+            if type(node) is dict:
+                reference = node.get("reference")
+                if type(reference) is str:
+                    known = _REFERENCE_TYPES.get(reference)
+                    if (known[0] if known is not None else reference_type(node)) == target:
+                        out.append(node)
+                elif reference_type(node) == target:
+                    out.append(node)
+        return out
+
+    return where
+
+
+def _resolve_is(node: Node) -> str | None:
+    """T if `node` is `resolve() is T`."""
+    if (
+        isinstance(node, TypeOp)
+        and node.op == "is"
+        and isinstance(node.base, Call)
+        and node.base.name == "resolve"
+        and node.base.base is None
+        and not node.base.args
+    ):
+        return node.type_name.removeprefix("FHIR.")
+    return None
+
+
 def _index(n: int) -> Walker:
     def index(focus: list[Any]) -> list[Any]:
         return focus[n : n + 1] if n >= 0 else []
@@ -256,7 +296,9 @@ class PathCompiler:
                 steps = compiled.steps
                 if steps and steps[0].keys:
                     walk = _chain(steps[1:]) if steps[1:] else None
-                    branches.append(Branch(steps[0].keys, walk))
+                    sigs = tuple(s.sig for s in steps[1:])
+                    sig = None if None in sigs else sigs
+                    branches.append(Branch(steps[0].keys, walk, sig))
                 elif steps == []:
                     whole.append(_identity)  # the resource itself
                 elif compiled.fn is not _nothing:
@@ -320,12 +362,13 @@ class PathCompiler:
             types = self.datatype_choices.get(name)
             plain_too = True
         if types is None:
-            return _Step(_child(name), (name,), name, ctx)
+            return _Step(_child(name), (name,), name, ctx, ("child", name))
         suffixes = [_type_suffix(t) for t in types]
         keys = ((name,) if plain_too else ()) + tuple(name + s for s in suffixes)
         if len(types) > _SCAN_OVER:
-            return _Step(_scan(name, frozenset(suffixes)), keys, name, ctx)
-        return _Step(_first_of(keys), keys, name, ctx)
+            scan = ("scan", name, frozenset(suffixes))
+            return _Step(_scan(name, frozenset(suffixes)), keys, name, ctx, scan)
+        return _Step(_first_of(keys), keys, name, ctx, ("first", keys))
 
     def _as(self, base: _Compiled, type_name: str) -> _Compiled:
         """`x as T` / `x.ofType(T)`: on a choice element, the JSON names for T (and subtypes)."""
@@ -345,8 +388,12 @@ class PathCompiler:
             return _Compiled(_nothing, None, None)
         if last.keys[0] == last.name:  # maybe a data type's choice, maybe a plain element
             keys += (last.name,)
-        walk = _child(keys[0]) if len(keys) == 1 else _first_of(keys)
-        new_steps = [*(steps or [])[:-1], _Step(walk, keys, keys[0], last.ctx)]
+        sig: Hashable
+        if len(keys) == 1:
+            walk, sig = _child(keys[0]), ("child", keys[0])
+        else:
+            walk, sig = _first_of(keys), ("first", keys)
+        new_steps = [*(steps or [])[:-1], _Step(walk, keys, keys[0], last.ctx, sig)]
         return _Compiled(_chain(new_steps), new_steps, ctx)
 
     def _call(self, node: Call, resource_type: str, ctx: str | None) -> _Compiled:
@@ -360,6 +407,10 @@ class PathCompiler:
         if name in ("as", "ofType") and len(args) == 1 and isinstance(args[0], Ident):
             return self._as(base, args[0].name)
         if name == "where" and len(args) == 1:
+            target = _resolve_is(args[0])
+            if target is not None:  # where(resolve() is Patient): the commonest by far
+                step = _Step(_where_type(target), sig=("where-type", target))
+                return self._then(base, step, base.ctx)
             predicate = self._predicate(args[0], resource_type, base.ctx)
             return self._then(base, _Step(_where(predicate)), base.ctx)
         if name == "extension" and len(args) == 1 and isinstance(args[0], Literal):
@@ -399,15 +450,8 @@ class PathCompiler:
     def _predicate(self, node: Node, resource_type: str, ctx: str | None) -> Callable[[Any], bool]:
         """A where() criterion, as a test of one node."""
         inner = ctx if ctx is not None else ""  # "" : below the top, of unknown type
-        if (
-            isinstance(node, TypeOp)
-            and node.op == "is"
-            and isinstance(node.base, Call)
-            and node.base.name == "resolve"
-            and node.base.base is None
-            and not node.base.args
-        ):
-            target = node.type_name.removeprefix("FHIR.")
+        target = _resolve_is(node)
+        if target is not None:
             return lambda ref: reference_type(ref) == target
         if (
             isinstance(node, Binary)

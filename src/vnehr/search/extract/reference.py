@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vnehr.search.index_rows import IndexRows, ReferenceRow
+from vnehr.search.extract.repeats import unique_tail
+from vnehr.search.index_rows import IndexRows
+
+# What add_rows returns when two of the rows it added may be equal: the bit of its list.
+REPEATS = 32
 
 
 Parsed = tuple[str | None, str | None, str | None]
@@ -19,19 +23,19 @@ Parsed = tuple[str | None, str | None, str | None]
 # The same references recur in every resource of a patient (Patient/x, Encounter/y): their
 # parsed forms and types are remembered. Plain dicts, emptied when full.
 CACHE_SIZE = 16384
-_NONE: Parsed = (None, None, None)  # cached "not indexable" / "no type"
-_PARSED: dict[str, Parsed] = {}
-_TYPES: dict[str, tuple[str | None]] = {}
+UNINDEXED: Parsed = (None, None, None)  # cached "not indexable"
+PARSED: dict[str, Parsed] = {}
+TYPES: dict[str, tuple[str | None]] = {}  # reference -> (reference_type,)
 
 
 def parse(reference: str) -> Parsed | None:
     """(type, id, url) for a Reference.reference or a canonical, or None if not indexable."""
-    found = _PARSED.get(reference)
+    found = PARSED.get(reference)
     if found is None:
-        if len(_PARSED) >= CACHE_SIZE:
-            _PARSED.clear()
-        found = _PARSED[reference] = _parse(reference) or _NONE
-    return None if found is _NONE else found
+        if len(PARSED) >= CACHE_SIZE:
+            PARSED.clear()
+        found = PARSED[reference] = _parse(reference) or UNINDEXED
+    return None if found is UNINDEXED else found
 
 
 def _parse(reference: str) -> Parsed | None:
@@ -55,11 +59,11 @@ def reference_type(node: Any) -> str | None:
         return None
     reference = node.get("reference")
     if type(reference) is str:
-        found = _TYPES.get(reference)
+        found = TYPES.get(reference)
         if found is None:
-            if len(_TYPES) >= CACHE_SIZE:
-                _TYPES.clear()
-            found = _TYPES[reference] = (_reference_type(reference),)
+            if len(TYPES) >= CACHE_SIZE:
+                TYPES.clear()
+            found = TYPES[reference] = (_reference_type(reference),)
         return found[0]
     kind = node.get("type")
     return kind if type(kind) is str else None
@@ -74,49 +78,83 @@ def _reference_type(reference: str) -> str | None:
     return parts[-2] if len(parts) >= 2 else None
 
 
-def add_rows(code: str, values: Any, rows: IndexRows) -> None:
-    """Rows of `values`: a list of values, or one value as found in the resource."""
-    _add_rows(code, values, rows, None)
-
-
-def add_rows_for(targets: frozenset[str]) -> Callable[[str, Any, IndexRows], None]:
-    """add_rows for a parameter with these target types.
+def add_rows_for(targets: frozenset[str] | None) -> Callable[[str, Any, IndexRows], int]:
+    """add_rows for a parameter with these target types (None: any).
 
     Only a resource found in place of a reference (`Bundle.entry[0].resource` for Bundle's
     `composition` and `message`) is checked against them: a Bundle whose first entry is a
     Patient has no `composition`.
     """
 
-    def add_rows(code: str, values: Any, rows: IndexRows) -> None:
-        _add_rows(code, values, rows, targets)
+    def add_rows(code: str, values: Any, rows: IndexRows) -> int:
+        """Rows of `values`: a list of values, or one value as found in the resource.
+
+        REPEATS if two of the rows added may be equal (the Extractor then removes the
+        repeats), else 0.
+        """
+        if type(values) is list:
+            if len(values) != 1:
+                out = rows.references
+                start = len(out)
+                for value in values:
+                    if type(value) is not list:
+                        add_rows(code, value, rows)
+                return unique_tail(out, start, REPEATS)
+            values = values[0]
+        if type(values) is dict:
+            reference = values.get("reference")
+            if type(reference) is str:
+                parsed = PARSED.get(reference) or parse(reference)
+                if parsed is not None and parsed is not UNINDEXED:
+                    kind, id_, url = parsed
+                    rows.references.append((code, kind, id_, url))
+            elif (
+                "resourceType" in values
+                and type(values.get("id")) is str
+                and (targets is None or values["resourceType"] in targets)
+            ):
+                rows.references.append((code, values["resourceType"], values["id"], None))
+        elif type(values) is str:  # canonical or uri
+            parsed = parse(values)
+            if parsed is not None:
+                kind, id_, url = parsed
+                rows.references.append((code, kind, id_, url))
+            elif values.startswith("urn:") and not values.startswith("urn:uuid:"):
+                rows.references.append((code, None, None, values.partition("|")[0]))
+        return 0
 
     return add_rows
 
 
-def _add_rows(code: str, values: Any, rows: IndexRows, targets: frozenset[str] | None) -> None:
-    out: list[ReferenceRow] = rows.references
-    cache = _PARSED
-    for value in values if type(values) is list else (values,):
+add_rows = add_rows_for(None)
+
+
+def fan_out(
+    entries: tuple[tuple[str, str | None], ...],
+    flags: int,
+    otherwise: Callable[[Any, IndexRows], int],
+) -> Callable[[Any, IndexRows], int]:
+    """Rows of one Reference for several parameters: (code, None) takes it as it is, (code,
+    T) only if it is to a T (where(resolve() is T)). Returns `flags`. Other values (lists,
+    references without `reference`) go to `otherwise`, which does the same the long way.
+    """
+
+    def add_rows(value: Any, rows: IndexRows) -> int:
         if type(value) is dict:
             reference = value.get("reference")
             if type(reference) is str:
-                parsed = cache.get(reference) or parse(reference)
-                if parsed is None or parsed is _NONE:
-                    continue
-            elif "resourceType" in value and type(value.get("id")) is str:
-                if targets is not None and value["resourceType"] not in targets:
-                    continue
-                parsed = value["resourceType"], value["id"], None
-            else:
-                continue
-        elif type(value) is str:  # canonical or uri
-            parsed = parse(value)
-            if parsed is None:
-                if value.startswith("urn:") and not value.startswith("urn:uuid:"):
-                    parsed = None, None, value.partition("|")[0]
-                else:
-                    continue
-        else:
-            continue
-        kind, id_, url = parsed
-        out.append((code, kind, id_, url))
+                parsed = PARSED.get(reference) or parse(reference)
+                if parsed is None or parsed is UNINDEXED:
+                    return flags
+                kind, id_, url = parsed
+                # A relative reference is to its type; an absolute one, to its last but one
+                # segment (reference_type).
+                to = kind if kind is not None else reference_type(value)
+                out = rows.references
+                for code, target in entries:
+                    if target is None or target == to:
+                        out.append((code, kind, id_, url))
+                return flags
+        return otherwise(value, rows)
+
+    return add_rows

@@ -7,10 +7,16 @@ per part, as HAPI does: `Nguyễn Văn Đức` is found by `name=nguyen`, `name=
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
-from vnehr.fhir.text import fold, nfc
+from vnehr.fhir.text import _EXTRA, fold, nfc
+from vnehr.search.extract.repeats import unique_tail
 from vnehr.search.index_rows import IndexRows
+
+# What add_rows returns when two of the rows it added may be equal: the bit of its list.
+REPEATS = 2
 
 # HumanName and Address parts; `text` of either.
 _PARTS = frozenset(
@@ -33,8 +39,52 @@ def folded(text: str) -> str:
     if found is None:
         if len(FOLDED) >= CACHE_SIZE:
             FOLDED.clear()
-        found = FOLDED[text] = fold(text)
+        found = FOLDED[text] = fast_fold(text)
     return found
+
+
+def fast_fold(text: str) -> str:
+    """vnehr.fhir.text.fold(text), which search values are folded with, done faster.
+
+    fold removes combining marks one character at a time in Python and maps đ, ß... with a
+    translate table (slow on non-ASCII text); here one regular expression removes the marks
+    (every code point of non-zero combining class up to _SCANNED) and the few letters are
+    replaced where present. tests/unit/search/test_extract_rows.py checks both agree.
+    """
+    if text.isascii():
+        return text.lower()
+    if _IN_TURN:
+        for letter, plain in _LETTERS:
+            if letter in text:
+                text = text.replace(letter, plain)
+    else:
+        text = text.translate(_EXTRA)
+    decomposed = unicodedata.normalize("NFD", text)
+    if max(decomposed) > _SCANNED:
+        return fold(text)
+    marks = _MARKS[0] if _MARKS else _marks()
+    return unicodedata.normalize("NFC", marks.sub("", decomposed)).lower()
+
+
+# fold's own letters (đ -> d, ß -> ss...): replaced one after the other, which is what the
+# translate table does as long as no replacement holds a letter replaced (_IN_TURN).
+_LETTERS = tuple(
+    (chr(point), plain if isinstance(plain, str) else "" if plain is None else chr(plain))
+    for point, plain in _EXTRA.items()
+)
+_IN_TURN = not any(letter in plain for letter, _ in _LETTERS for _, plain in _LETTERS)
+# Combining marks are looked for up to here: a pattern of BMP characters only is matched
+# with a bitmap (one with astral ones is several times slower); text beyond goes to fold.
+_SCANNED = "\uffff"
+_MARKS: list[re.Pattern[str]] = []
+
+
+def _marks() -> re.Pattern[str]:
+    """The combining marks (non-zero combining class): a pattern built on first need."""
+    points = [chr(p) for p in range(ord(_SCANNED) + 1) if unicodedata.combining(chr(p))]
+    marks = re.compile("[" + "".join(re.escape(p) for p in points) + "]")
+    _MARKS.append(marks)
+    return marks
 
 
 def tail(text: str) -> tuple[str, str]:
@@ -53,25 +103,40 @@ def clear_caches() -> None:
     _TAILS.clear()
 
 
-def add_rows(code: str, values: Any, rows: IndexRows) -> None:
-    """Rows of `values`: a list of values, or one value as found in the resource."""
-    out = rows.strings
-    tails = _TAILS
-    for value in values if type(values) is list else (values,):
-        if type(value) is str:
-            if value:
-                folded_, exact = tails.get(value) or tail(value)
-                out.append((code, folded_, exact))
-        elif type(value) is dict:
-            for key, part in value.items():
-                if key not in _PARTS:
-                    continue
-                if type(part) is str:
-                    if part:
-                        folded_, exact = tails.get(part) or tail(part)
+def add_rows(code: str, values: Any, rows: IndexRows) -> int:
+    """Rows of `values`: a list of values, or one value as found in the resource.
+
+    REPEATS if two of the rows added may be equal (the Extractor then removes the repeats),
+    else 0.
+    """
+    if type(values) is list:
+        if len(values) != 1:
+            out = rows.strings
+            start = len(out)
+            for value in values:
+                if type(value) is not list:
+                    add_rows(code, value, rows)
+            return unique_tail(out, start, REPEATS)
+        values = values[0]
+    if type(values) is str:
+        if values:
+            folded_, exact = _TAILS.get(values) or tail(values)
+            rows.strings.append((code, folded_, exact))
+    elif type(values) is dict:  # a HumanName or an Address: a row per part
+        out = rows.strings
+        start = len(out)
+        tails = _TAILS
+        for key, part in values.items():
+            if key not in _PARTS:
+                continue
+            if type(part) is str:
+                if part:
+                    folded_, exact = tails.get(part) or tail(part)
+                    out.append((code, folded_, exact))
+            elif type(part) is list:
+                for item in part:
+                    if type(item) is str and item:
+                        folded_, exact = tails.get(item) or tail(item)
                         out.append((code, folded_, exact))
-                elif type(part) is list:
-                    for item in part:
-                        if type(item) is str and item:
-                            folded_, exact = tails.get(item) or tail(item)
-                            out.append((code, folded_, exact))
+        return unique_tail(out, start, REPEATS)
+    return 0

@@ -10,42 +10,76 @@ from __future__ import annotations
 
 from typing import Any
 
+from vnehr.search.extract.repeats import unique_tail
 from vnehr.search.extract.string import FOLDED, folded
 from vnehr.search.index_rows import IndexRows, TokenRow
+
+# What add_rows returns when two of the rows it added may be equal: the bit of its list.
+REPEATS = 1
 
 # ContactPoint.system (https://hl7.org/fhir/R4/valueset-contact-point-system.html): an
 # Identifier.system is a URI, never one of these.
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 
 
-def add_rows(code: str, values: Any, rows: IndexRows) -> None:
-    """Rows of `values`: a list of values, or one value as found in the resource."""
-    out = rows.tokens
-    for value in values if type(values) is list else (values,):
-        kind = type(value)
-        if kind is dict:
-            codings = value.get("coding")
-            if codings is not None or (
-                "text" in value and "value" not in value and "code" not in value
-            ):
-                # A CodeableConcept: its codings, then its text.
-                if type(codings) is list:
-                    for coding in codings:
-                        if type(coding) is dict:
-                            _coding(code, coding, out)
-                text = value.get("text")
-                if type(text) is str and text:
-                    out.append((code, None, None, FOLDED.get(text) or folded(text)))
-            elif "value" in value:
-                _identifier(code, value, out)
-            else:
-                _coding(code, value, out)
-        elif kind is str:
-            out.append((code, None, value, None))
-        elif kind is bool:
-            out.append((code, None, "true" if value else "false", None))
-        elif isinstance(value, int | float):  # integer-valued tokens, e.g. Group value as is
-            out.append((code, None, str(value), None))
+def add_rows(code: str, values: Any, rows: IndexRows) -> int:
+    """Rows of `values`: a list of values, or one value as found in the resource.
+
+    REPEATS if two of the rows added may be equal (the Extractor then removes the repeats),
+    else 0.
+    """
+    if type(values) is list:
+        if len(values) != 1:
+            out = rows.tokens
+            start = len(out)
+            for value in values:
+                if type(value) is not list:
+                    add_rows(code, value, rows)
+            return unique_tail(out, start, REPEATS)
+        values = values[0]
+    kind = type(values)
+    if kind is str:
+        rows.tokens.append((code, None, values, None))
+    elif kind is dict:
+        codings = values.get("coding")
+        if codings is not None or (
+            "text" in values and "value" not in values and "code" not in values
+        ):
+            # A CodeableConcept: its codings, then its text.
+            out = rows.tokens
+            start = len(out)
+            bare = False  # a coding of display only, whose row the text's may repeat
+            if type(codings) is list:
+                for coding in codings:
+                    if type(coding) is not dict:
+                        continue
+                    get = coding.get
+                    system, token, display = get("system"), get("code"), get("display")
+                    if type(display) is str and display:
+                        display = FOLDED.get(display) or folded(display)
+                        if system is None and token is None:
+                            bare = True
+                    elif system is None and token is None:
+                        continue
+                    else:
+                        display = None
+                    out.append((code, system, token, display))
+            text = values.get("text")
+            if type(text) is str and text:
+                out.append((code, None, None, FOLDED.get(text) or folded(text)))
+            # Two rows (so `codings` is a list) are different unless two codings are alike
+            # or the text repeats a coding of display only.
+            if len(out) - start > 1 and (bare or len(codings) > 1):
+                return unique_tail(out, start, REPEATS)
+        elif "value" in values:
+            _identifier(code, values, rows.tokens)
+        else:
+            _coding(code, values, rows.tokens)
+    elif kind is bool:
+        rows.tokens.append((code, None, "true" if values else "false", None))
+    elif isinstance(values, int | float):  # integer-valued tokens, e.g. Group value as is
+        rows.tokens.append((code, None, str(values), None))
+    return 0
 
 
 def _identifier(code: str, value: dict[str, Any], out: list[TokenRow]) -> None:
