@@ -107,3 +107,32 @@ def test_a_bundle_that_is_not_a_transaction_or_batch_is_400(client: TestClient) 
     r = client.post("/fhir", json=_tx({"resource": lan()}), headers=JSON)
     assert r.status_code == 400
     assert "Bundle.entry[0]" in r.json()["issue"][0]["expression"][0]
+
+
+def test_put_entries_update_existing_resources_and_honour_if_match(client: TestClient) -> None:
+    client.put("/fhir/Patient/a", json={**lan(), "id": "a"}, headers=JSON)
+    client.put("/fhir/Patient/b", json={**lan(), "id": "b"}, headers=JSON)
+    ok = _tx(
+        {
+            "resource": {**lan(), "id": "a", "gender": "other"},
+            "request": {"method": "PUT", "url": "Patient/a", "ifMatch": 'W/"1"'},
+        },
+        {"resource": {**lan(), "id": "c"}, "request": {"method": "PUT", "url": "Patient/c"}},
+    )
+    r = client.post("/fhir", json=ok, headers=JSON)
+    assert r.status_code == 200, r.text
+    assert [e["response"]["status"] for e in r.json()["entry"]] == ["200 OK", "201 Created"]
+    stale = _tx(
+        {
+            "resource": {**lan(), "id": "b", "gender": "other"},
+            "request": {"method": "PUT", "url": "Patient/b"},
+        },
+        {
+            "resource": {**lan(), "id": "a", "gender": "male"},
+            "request": {"method": "PUT", "url": "Patient/a", "ifMatch": 'W/"1"'},
+        },
+    )
+    r = client.post("/fhir", json=stale, headers=JSON)
+    assert r.status_code == 412
+    assert client.get("/fhir/Patient/b").json()["gender"] == "female"
+    assert client.get("/fhir/Patient/a").json()["gender"] == "other"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -26,17 +27,37 @@ def from_micros(micros: int) -> datetime:
 
 
 def now_micros() -> int:
-    return to_micros(datetime.now(UTC))
+    return time.time_ns() // 1000
+
+
+# Writes come many to the second: format each second once. One immutable tuple, read and
+# replaced whole, so threads never see the parts of two different seconds.
+_last_second: tuple[int, str, str] = (-1, "", "")
+
+
+def _second(micros: int) -> tuple[str, str]:
+    global _last_second
+    seconds = micros // 1_000_000
+    cached = _last_second
+    if cached[0] != seconds:
+        moment = from_micros(seconds * 1_000_000)
+        cached = (
+            seconds,
+            moment.strftime("%Y-%m-%dT%H:%M:%S"),
+            format_datetime(moment, usegmt=True),
+        )
+        _last_second = cached
+    return cached[1], cached[2]
 
 
 def format_instant(micros: int) -> str:
     """`2026-11-22T15:56:01.123456Z`: the form of meta.lastUpdated."""
-    return from_micros(micros).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{_second(micros)[0]}.{micros % 1_000_000:06d}Z"
 
 
 def http_date(micros: int) -> str:
     """RFC 9110 date for Last-Modified."""
-    return format_datetime(from_micros(micros).replace(microsecond=0), usegmt=True)
+    return _second(micros)[1]
 
 
 def parse_range(text: str, name: str = "date") -> tuple[int, int]:

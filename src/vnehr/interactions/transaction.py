@@ -204,6 +204,12 @@ class _Transaction:
                     self._assign(i, entries[i], requests[i], txn)
                 except FhirError as exc:
                     raise _located(exc, i) from None
+            # One query for every resource the entries update, patch or delete by id.
+            txn.prefetch(
+                (r.path.split("/")[0], r.path.split("/")[1])
+                for r in requests
+                if r.method in ("PUT", "PATCH", "DELETE") and r.path.count("/") == 1
+            )
             resolve = self.resolver(txn)
             for i in order:
                 try:

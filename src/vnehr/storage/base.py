@@ -82,6 +82,10 @@ class WriteTransaction(Protocol):
         """`write` for a resource already serialised and indexed (storage/prepared.py)."""
         ...
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Look up (and lock) many current versions at once, ahead of writing them."""
+        ...
+
     def lock(self, key: str) -> None:
         """Serialise with every other transaction taking the same key (conditional create)."""
         ...

@@ -26,6 +26,7 @@ def postgres_conninfo(url: str) -> str:
 
 class PostgresStore(SqlStore):
     dialect = "postgresql"
+    lock_rows = " FOR UPDATE"
 
     def __init__(self, url: str, indexer: Indexer, *, pool_size: int = 8) -> None:
         super().__init__(indexer)

@@ -88,7 +88,8 @@ class SqlTransaction:
     def __init__(self, store: SqlStore, conn: Any) -> None:
         self.store = store
         self.conn = conn
-        self._known: dict[tuple[str, str], Current] = {}  # written in this transaction
+        self._known: dict[tuple[str, str], Current] = {}  # written or prefetched here
+        self._absent: set[tuple[str, str]] = set()  # known not to exist (single-writer stores)
         self._inserts: dict[int, list[Any]] = {}  # rkey -> resources row, not yet sent
         self._updates: list[tuple[Any, ...]] = []
         self._versions: list[tuple[Any, ...]] = []
@@ -110,11 +111,34 @@ class SqlTransaction:
         return self.store._search_ids_on(self.conn, res_type, query, limit)
 
     def current(self, res_type: str, res_id: str) -> Current | None:
-        known = self._known.get((res_type, res_id))
+        key = (res_type, res_id)
+        known = self._known.get(key)
         if known is not None:
             return known
+        if key in self._absent:
+            return None
         row = self.store._select_current(self.conn, res_type, res_id)
         return None if row is None else Current(int(row[0]), int(row[1]), bool(row[2]))
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Look up (and lock) the current versions of many resources in one query per type."""
+        by_type: dict[str, list[str]] = {}
+        for res_type, res_id in keys:
+            if (res_type, res_id) not in self._known:
+                by_type.setdefault(res_type, []).append(res_id)
+        for res_type, ids in by_type.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                found = set()
+                for res_id, rkey, version, deleted in self.store._select_current_many(
+                    self.conn, res_type, chunk
+                ):
+                    self._known[(res_type, res_id)] = Current(
+                        int(rkey), int(version), bool(deleted)
+                    )
+                    found.add(res_id)
+                if self.store.absent_is_final:
+                    self._absent.update((res_type, i) for i in chunk if i not in found)
 
     def lock(self, key: str) -> None:
         self.store._lock_key(self.conn, key)
@@ -168,6 +192,7 @@ class SqlTransaction:
                 self._updates.append((version, now, flag, rkey))
                 self._stale.append((rkey,))
         self._known[(res_type, res_id)] = Current(rkey, version, deleted)
+        self._absent.discard((res_type, res_id))
         self._versions.append(
             (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
@@ -266,6 +291,24 @@ class SqlStore:
 
     def _select_current(self, conn: Any, res_type: str, res_id: str) -> Any:
         raise NotImplementedError
+
+    # True where one writer at a time holds the whole store (SQLite): a row found missing
+    # stays missing until this transaction writes it.
+    absent_is_final = False
+
+    def _select_current_many(self, conn: Any, res_type: str, ids: list[str]) -> list[Any]:
+        marks = ", ".join("?" for _ in ids)
+        return list(
+            conn.execute(
+                self.sql(
+                    "SELECT res_id, rkey, version, deleted FROM resources "
+                    f"WHERE res_type = ? AND res_id IN ({marks}){self.lock_rows}"
+                ),
+                (res_type, *ids),
+            ).fetchall()
+        )
+
+    lock_rows = ""
 
     def _lock_key(self, conn: Any, key: str) -> None:
         raise NotImplementedError

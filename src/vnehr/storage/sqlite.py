@@ -24,6 +24,7 @@ def sqlite_path(url: str) -> Path:
 
 class SqliteStore(SqlStore):
     dialect = "sqlite"
+    absent_is_final = True
 
     def __init__(self, path: Path | str, indexer: Indexer, *, synchronous: str = "NORMAL") -> None:
         super().__init__(indexer)
