@@ -197,6 +197,7 @@ class Loader:
 
     def _commit(self, batch: list[PreparedResource]) -> None:
         with self.server.store.transaction() as txn:
+            txn.prefetch((item.res_type, item.res_id) for item in batch if item.res_id)
             for item in batch:
                 res_id = item.res_id or new_id()
                 previous = txn.current(item.res_type, res_id)

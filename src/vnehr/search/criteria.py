@@ -53,7 +53,7 @@ class Criterion:
     def __post_init__(self) -> None:
         if self.code != "_id":  # values are checked here, even if no row could match
             for value in self.values:
-                _VALUE_SQL[self.kind](self.modifier, value, self.code, 0)
+                _VALUE_SQL[self.kind](self.modifier, value, self.code, "")
 
     def to_sql(self, sp_id: SpId) -> tuple[str, list[Any]]:
         if self.code == "_id":
@@ -64,8 +64,9 @@ class Criterion:
             return "1 = 0", []
         ors: list[str] = []
         params: list[Any] = []
+        param = f"{self.res_type}.{self.code}"
         for value in self.values:
-            sql, args = _VALUE_SQL[self.kind](self.modifier, value, self.code, sp)
+            sql, args = _VALUE_SQL[self.kind](self.modifier, value, self.code, param)
             ors.append(sql)
             params.extend(args)
         table = _TABLES[self.kind]
@@ -75,19 +76,19 @@ class Criterion:
         )
 
 
-def _token_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
+def _token_sql(modifier: str, value: str, code: str, param: str) -> tuple[str, list[Any]]:
     if modifier == "text":
         return "x.text LIKE ?", [fold(value) + "%"]
     parts = _split(value, "|")
     if len(parts) == 1:
-        return "x.hv = ? AND x.code = ?", [value_hash(sp, parts[0]), parts[0]]
+        return "x.hv = ? AND x.code = ?", [value_hash(param, parts[0]), parts[0]]
     if len(parts) != 2:
         raise InvalidRequest(f"Invalid token value for '{code}': {value!r}")
     system, token = parts
     if system and token:
-        return "x.hv = ? AND x.code = ? AND x.system = ?", [value_hash(sp, token), token, system]
+        return "x.hv = ? AND x.code = ? AND x.system = ?", [value_hash(param, token), token, system]
     if token:
-        return "x.hv = ? AND x.code = ? AND x.system IS NULL", [value_hash(sp, token), token]
+        return "x.hv = ? AND x.code = ? AND x.system IS NULL", [value_hash(param, token), token]
     return "x.system = ?", [system]
 
 
@@ -95,7 +96,7 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _string_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
+def _string_sql(modifier: str, value: str, code: str, param: str) -> tuple[str, list[Any]]:
     if modifier == "exact":
         return "x.exact = ?", [nfc(value)]
     if modifier == "contains":
@@ -103,18 +104,18 @@ def _string_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, lis
     return "x.folded LIKE ? ESCAPE '\\'", [_like_escape(fold(value)) + "%"]
 
 
-def _reference_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
+def _reference_sql(modifier: str, value: str, code: str, param: str) -> tuple[str, list[Any]]:
     if "://" in value:
-        return "x.hv = ? AND x.url = ?", [value_hash(sp, value), value]
+        return "x.hv = ? AND x.url = ?", [value_hash(param, value), value]
     target_type, _, target_id = value.rpartition("/")
     target_type = target_type.split("/")[-1] or modifier
-    hv = value_hash(sp, target_id)
+    hv = value_hash(param, target_id)
     if target_type:
         return "x.hv = ? AND x.target_id = ? AND x.target_type = ?", [hv, target_id, target_type]
     return "x.hv = ? AND x.target_id = ?", [hv, target_id]
 
 
-def _date_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
+def _date_sql(modifier: str, value: str, code: str, param: str) -> tuple[str, list[Any]]:
     prefix = value[:2] if value[:2] in _DATE_PREFIXES else "eq"
     text = value[2:] if value[:2] in _DATE_PREFIXES else value
     low, high = parse_range(text, code)
@@ -135,11 +136,11 @@ def _date_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[
             return "x.low <= ? AND x.high >= ?", [high, low]
 
 
-def _uri_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
-    return "x.hv = ? AND x.uri = ?", [value_hash(sp, value), value]
+def _uri_sql(modifier: str, value: str, code: str, param: str) -> tuple[str, list[Any]]:
+    return "x.hv = ? AND x.uri = ?", [value_hash(param, value), value]
 
 
-def _number_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, list[Any]]:
+def _number_sql(modifier: str, value: str, code: str, param: str) -> tuple[str, list[Any]]:
     try:
         number = float(value.split("|")[0].lstrip("eqnglt") or "x")
     except ValueError:
@@ -147,7 +148,7 @@ def _number_sql(modifier: str, value: str, code: str, sp: int) -> tuple[str, lis
     return "x.low <= ? AND x.high >= ?", [number, number]
 
 
-_VALUE_SQL: dict[str, Callable[[str, str, str, int], tuple[str, list[Any]]]] = {
+_VALUE_SQL: dict[str, Callable[[str, str, str, str], tuple[str, list[Any]]]] = {
     "token": _token_sql,
     "string": _string_sql,
     "reference": _reference_sql,

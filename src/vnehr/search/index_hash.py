@@ -10,6 +10,8 @@ from __future__ import annotations
 from hashlib import blake2b
 
 
-def value_hash(sp: int, value: str) -> int:
-    digest = blake2b(value.encode(), digest_size=8, salt=sp.to_bytes(8, "little")).digest()
+def value_hash(param: str, value: str) -> int:
+    """Hash of `value` under `param`, the parameter's "ResourceType.code" (no database id, so
+    worker processes can compute it)."""
+    digest = blake2b(f"{param}|{value}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)

@@ -20,6 +20,11 @@ from vnehr.storage.sql_store import SqlStore, SqlTransaction
 _COPY_THRESHOLD = 200
 
 
+def _lock_hash(key: str) -> int:
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def postgres_conninfo(url: str) -> str:
     return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgres://") else url
 
@@ -99,11 +104,12 @@ class PostgresStore(SqlStore):
             ).fetchone()
         return row
 
+    def _lock_keys(self, conn: Any, keys: list[str]) -> None:
+        hashes = [_lock_hash(k) for k in keys]
+        conn.execute("SELECT pg_advisory_xact_lock(h) FROM unnest(%s::bigint[]) AS h", (hashes,))
+
     def _lock_key(self, conn: Any, key: str) -> None:
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(%s)", (int.from_bytes(digest, "big", signed=True),)
-        )
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_hash(key),))
 
     def _create_sp(self, conn: Any, res_type: str, code: str) -> int:
         # On its own autocommitted connection, so the id survives a rolled-back transaction.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnehr.fhir import json as fhir_json
+from vnehr.search.index_hash import value_hash
 from vnehr.search.index_rows import IndexRows
 from vnehr.storage.base import Indexer
 
@@ -24,7 +25,7 @@ class PreparedResource:
     res_id: str | None  # the id the resource carries, if any
     meta_rest: bytes  # b"" or b',"profile":[...]': the meta fields the server keeps as sent
     body_rest: bytes  # b"" or b',"name":[...]': every element after resourceType, id, meta
-    rows: IndexRows
+    rows: dict[str, list[tuple[Any, ...]]]  # index table -> (param code, *columns) rows
 
 
 def _members(value: dict[str, Any]) -> bytes:
@@ -46,8 +47,45 @@ def prepare(resource: dict[str, Any], indexer: Indexer) -> PreparedResource:
         res_id=res_id if isinstance(res_id, str) else None,
         meta_rest=_members(extra),
         body_rest=_members(body),
-        rows=indexer(resource),
+        rows=table_rows(resource["resourceType"], indexer(resource)),
     )
+
+
+_FIELDS = {
+    "idx_token": "tokens",
+    "idx_string": "strings",
+    "idx_date": "dates",
+    "idx_number": "numbers",
+    "idx_quantity": "quantities",
+    "idx_reference": "references",
+    "idx_uri": "uris",
+}
+
+
+def table_rows(res_type: str, rows: IndexRows) -> dict[str, list[tuple[Any, ...]]]:
+    """Index rows per table, as (param code, *columns), with the lookup hash of the
+    exact-match types (token: the code; reference: the target id or url; uri: the uri)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for table, field in _FIELDS.items():
+        values = getattr(rows, field)
+        if not values:
+            continue
+        if table == "idx_token":
+            out[table] = [
+                (*r, value_hash(f"{res_type}.{r[0]}", r[2]) if r[2] is not None else None)
+                for r in values
+            ]
+        elif table == "idx_reference":
+            out[table] = [(*r, _maybe_hash(f"{res_type}.{r[0]}", r[2] or r[3])) for r in values]
+        elif table == "idx_uri":
+            out[table] = [(*r, value_hash(f"{res_type}.{r[0]}", r[1])) for r in values]
+        else:
+            out[table] = list(values)
+    return out
+
+
+def _maybe_hash(param: str, value: str | None) -> int | None:
+    return None if value is None else value_hash(param, value)
 
 
 def assemble(prepared: PreparedResource, res_id: str, version: int, last_updated: str) -> bytes:

@@ -8,7 +8,7 @@ search-parameter type holds rows of the current version only.
 from __future__ import annotations
 
 # Index tables and their value columns, shared by both dialects and by the writers.
-# `hv` is value_hash(sp, value) of the exact-match types (search/index_hash.py).
+# `hv` is value_hash("Type.code", value) of the exact-match types (search/index_hash.py).
 INDEX_TABLES: dict[str, tuple[str, ...]] = {
     "idx_token": ("system", "code", "text", "hv"),
     "idx_string": ("folded", "exact"),
@@ -18,7 +18,6 @@ INDEX_TABLES: dict[str, tuple[str, ...]] = {
     "idx_reference": ("target_type", "target_id", "url", "hv"),
     "idx_uri": ("uri", "hv"),
 }
-HASHED = {"idx_token": 1, "idx_reference": 1, "idx_uri": 0}  # which row value is hashed
 
 _SQLITE_TYPES = {
     "system": "TEXT",

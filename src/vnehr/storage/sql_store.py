@@ -14,11 +14,9 @@ from typing import Any, Protocol
 
 from vnehr.errors import Gone, InvalidRequest, NotFound
 from vnehr.fhir.instant import format_instant, now_micros
-from vnehr.search.index_hash import value_hash
-from vnehr.search.index_rows import IndexRows
 from vnehr.storage.base import Current, HistoryPage, Indexer, StoredVersion
 from vnehr.storage.prepared import PreparedResource, assemble, prepare
-from vnehr.storage.schema import HASHED, INDEX_TABLES
+from vnehr.storage.schema import INDEX_TABLES
 
 
 class SqlQuery(Protocol):
@@ -29,15 +27,6 @@ class SqlQuery(Protocol):
 
 _RESOURCE_COLUMNS = ("rkey", "res_type", "res_id", "version", "last_updated", "deleted")
 _VERSION_COLUMNS = ("rkey", "version", "res_type", "last_updated", "deleted", "method", "content")
-_INDEX_FIELDS = {
-    "idx_token": "tokens",
-    "idx_string": "strings",
-    "idx_date": "dates",
-    "idx_number": "numbers",
-    "idx_quantity": "quantities",
-    "idx_reference": "references",
-    "idx_uri": "uris",
-}
 
 
 class Cursor(Protocol):
@@ -121,24 +110,36 @@ class SqlTransaction:
         return None if row is None else Current(int(row[0]), int(row[1]), bool(row[2]))
 
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Look up (and lock) the current versions of many resources in one query per type."""
+        """Look up (and lock) the current versions of many resources in few queries per type.
+
+        Afterwards `current()` answers from memory: found ones are known, missing ones are
+        known absent (on PostgreSQL after taking the same per-id locks `current()` takes, so a
+        concurrent creator of the same id waits for us).
+        """
         by_type: dict[str, list[str]] = {}
         for res_type, res_id in keys:
             if (res_type, res_id) not in self._known:
                 by_type.setdefault(res_type, []).append(res_id)
+        store = self.store
         for res_type, ids in by_type.items():
+            ids = sorted(set(ids))  # a fixed order: concurrent lockers cannot deadlock
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                found = set()
-                for res_id, rkey, version, deleted in self.store._select_current_many(
-                    self.conn, res_type, chunk
-                ):
-                    self._known[(res_type, res_id)] = Current(
-                        int(rkey), int(version), bool(deleted)
-                    )
-                    found.add(res_id)
-                if self.store.absent_is_final:
-                    self._absent.update((res_type, i) for i in chunk if i not in found)
+                missing = self._remember(res_type, chunk)
+                if missing and not store.absent_is_final:
+                    store._lock_keys(self.conn, [f"id:{res_type}/{i}" for i in missing])
+                    missing = self._remember(res_type, missing)
+                self._absent.update((res_type, i) for i in missing)
+
+    def _remember(self, res_type: str, ids: list[str]) -> list[str]:
+        """Record the current versions of `ids` that exist; return the ones that do not."""
+        found = set()
+        for res_id, rkey, version, deleted in self.store._select_current_many(
+            self.conn, res_type, ids
+        ):
+            self._known[(res_type, res_id)] = Current(int(rkey), int(version), bool(deleted))
+            found.add(res_id)
+        return [i for i in ids if i not in found]
 
     def lock(self, key: str) -> None:
         self.store._lock_key(self.conn, key)
@@ -200,24 +201,17 @@ class SqlTransaction:
             self._add_index_rows(res_type, rkey, prepared.rows)
         return StoredVersion(res_type, res_id, version, now, deleted, method, content)
 
-    def _add_index_rows(self, res_type: str, rkey: int, rows: IndexRows) -> None:
-        sp_id = self.store.sp_id_for_write
+    def _add_index_rows(
+        self, res_type: str, rkey: int, rows: dict[str, list[tuple[Any, ...]]]
+    ) -> None:
+        store = self.store
+        cache = store._sp_cache
         conn = self.conn
-        for table, field in _INDEX_FIELDS.items():
-            values = getattr(rows, field)
-            if not values:
-                continue
+        for table, values in rows.items():
             target = self._index[table]
-            hashed = HASHED.get(table)
-            if hashed is None:
-                for row in values:
-                    target.append((rkey, sp_id(conn, res_type, row[0]), *row[1:]))
-                continue
             for row in values:
-                sp = sp_id(conn, res_type, row[0])
-                key = row[1 + hashed] if table != "idx_reference" else (row[2] or row[3])
-                hv = value_hash(sp, key) if key is not None else None
-                target.append((rkey, sp, *row[1:], hv))
+                sp = cache.get((res_type, row[0])) or store.sp_id_for_write(conn, res_type, row[0])
+                target.append((rkey, sp, *row[1:]))
 
     def flush(self) -> None:
         store = self.store
@@ -312,6 +306,10 @@ class SqlStore:
 
     def _lock_key(self, conn: Any, key: str) -> None:
         raise NotImplementedError
+
+    def _lock_keys(self, conn: Any, keys: list[str]) -> None:
+        for key in keys:
+            self._lock_key(conn, key)
 
     def reader(self) -> AbstractContextManager[Any]:
         raise NotImplementedError

@@ -31,6 +31,11 @@ _OID = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 _ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# "MM-DD" of every day of the calendar but 29 February, which needs the year: a date whose
+# month and day are here needs no other calendar check.
+_CALENDAR = frozenset(
+    f"{m:02d}-{d:02d}" for m in range(1, 13) for d in range(1, _DAYS[m - 1] + 1)
+) - {"02-29"}
 
 
 def _json_kind(value: Any) -> str:
@@ -108,7 +113,7 @@ def _temporal(type_name: str, pattern: str) -> Check:
             if type_name == "dateTime" and "T" in value and fullmatch(value + "Z"):
                 return f"is not a valid dateTime: a time needs a timezone: {value!r}"
             return f"is not a valid {type_name}: {value[:100]!r}"
-        if len(value) >= 10 and type_name != "time":
+        if len(value) >= 10 and type_name != "time" and value[5:10] not in _CALENDAR:
             month, day = int(value[5:7]), int(value[8:10])
             if day > _DAYS[month - 1]:
                 return f"is not a valid {type_name}: no day {day} in month {month}: {value!r}"
