@@ -939,3 +939,12 @@ def test_remembered_objects_barely_move_the_recursion_limit() -> None:
         return high
 
     assert abs(limit(True) - limit(False)) <= 3
+
+
+def test_remembered_objects_are_not_taken_for_ones_holding_nan() -> None:
+    # orjson writes NaN (which the server's JSON parser accepts) as null, like a placeholder.
+    name = {"given": [None, "Lan"], "_given": [{"id": "g0"}, None], "family": "Nguyễn"}
+    assert not has_errors(validate(lan(name=[name])))
+    assert where(lan(name=[{**name, "given": [float("nan"), "Lan"]}])) == {
+        "Patient.name[0].given[0]"
+    }

@@ -105,7 +105,17 @@ _DATE = re.compile(
     r"(Z|[+-]\d\d:\d\d)?)?)?)?"
 )
 _TIME = re.compile(r"(\d\d)(?::(\d\d)(?::(\d\d)(\.\d+)?)?)?")
-_TWO_DIGITS = {f"{i:02d}": float(i) for i in range(100)}  # float("07"), faster
+
+
+class _Floats(dict[str, float]):
+    """float(text) of two ASCII digits by lookup, faster; other digits (the regexes here take
+    any Unicode digit) by float()."""
+
+    def __missing__(self, text: str) -> float:
+        return float(text)
+
+
+_TWO_DIGITS = _Floats({f"{i:02d}": float(i) for i in range(100)})
 
 
 def _temporal(value: str) -> tuple[str, tuple[float, ...], tuple[float, ...] | None] | None:

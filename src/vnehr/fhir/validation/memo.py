@@ -12,10 +12,12 @@ A value is remembered only when validating it reported nothing and had no other 
 invariants look beyond the object (%resource) are never remembered (`walk._context_free`).
 Strings are looked up only when they are of type str exactly. Objects are identified by their
 JSON text, written by orjson so that 1, 1.0 and true, or "1" and 1, differ, and a FHIR decimal
-by its own text; this assumes JSON values, as a JSON parser makes them: dict, list, str, int,
-float, bool, None and `vnehr.fhir.json.FhirDecimal` (objects holding subclasses of str, int or
-dict, dates or dataclasses are never remembered; tuples, UUIDs and enums, which orjson writes
-as lists and strings, are not JSON values and not supported).
+by its own text; orjson writes NaN and the infinities (which Python's JSON parser accepts) as
+null, so objects holding a null are not remembered. This assumes JSON values, as a JSON parser
+makes them: dict, list, str, int, float, bool, None and `vnehr.fhir.json.FhirDecimal` (objects
+holding subclasses of str, int or dict, dates or dataclasses are never remembered; tuples,
+UUIDs and enums, which orjson writes as lists and strings, are not JSON values and not
+supported).
 
 The results are the ones of a walk remembering nothing, except in one respect: a walk so deep
 that it meets Python's recursion limit (hundreds of levels of nesting, reported as
@@ -96,8 +98,8 @@ def remember_object(el: ElementSpec, key: bytes) -> None:
     global _used
     if len(key) > MAX_OBJECT_BYTES or not ENABLED:
         return
-    if key.count(b"{") + key.count(b"[") > MAX_OBJECT_NESTING:
-        return
+    if key.count(b"{") + key.count(b"[") > MAX_OBJECT_NESTING or b"null" in key:
+        return  # too deep; or null, which is also how orjson writes NaN and infinities
     valid = el.valid_objects
     if type(valid) is not Cache:
         valid = el.valid_objects = new_cache()
