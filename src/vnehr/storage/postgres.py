@@ -4,6 +4,7 @@ conditional create, COPY for index rows."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from vnehr.errors import Conflict, StoreUnavailable
 from vnehr.storage.base import Indexer
-from vnehr.storage.schema import POSTGRES_MIGRATIONS
+from vnehr.storage.schema import INDEX_TABLES, POSTGRES_MIGRATIONS
 from vnehr.storage.sql_store import SqlStore, SqlTransaction
 
 # Past this many rows a COPY beats a pipelined executemany.
@@ -48,6 +49,7 @@ class PostgresStore(SqlStore):
             self.pool.wait(timeout=30)
         except (psycopg.OperationalError, Exception) as exc:
             raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from None
+        self._statistics = _Statistics(self.pool)
 
     def sql(self, statement: str) -> str:
         cached = self._sql_cache.get(statement)
@@ -137,6 +139,7 @@ class PostgresStore(SqlStore):
                 txn = SqlTransaction(self, conn)
                 yield txn
                 txn.flush()
+            self._statistics.wrote(txn.written)
         except (
             psycopg.errors.SerializationFailure,
             psycopg.errors.DeadlockDetected,
@@ -172,4 +175,52 @@ class PostgresStore(SqlStore):
             return int(row[0])
 
     def close(self) -> None:
+        self._statistics.wait()
         self.pool.close()
+
+
+class _Statistics:
+    """Keeps the planner's statistics fresh as data grows, whether or not autovacuum runs.
+
+    Measured: with autovacuum off and no statistics, PostgreSQL looked up the 500 ids of a
+    load batch by scanning every resource of the type (22 ms at 125,000 resources, growing
+    with the table). Like autovacuum's analyze, ANALYZE runs (on its own thread and
+    connection) once the rows written since the last one pass 20% of the store, at least 5,000.
+    """
+
+    TABLES = "resources, resource_versions, " + ", ".join(INDEX_TABLES)
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self.total = 0
+        with pool.connection() as conn:  # the store's size as of the last statistics
+            row = conn.execute(
+                "SELECT reltuples FROM pg_class WHERE relname = 'resource_versions'"
+            ).fetchone()
+            self.total = max(0, int(row[0])) if row is not None else 0
+        self.since = 0
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def wrote(self, n: int) -> None:
+        with self.lock:
+            self.total += n
+            self.since += n
+            if self.since < max(5_000, self.total // 5):
+                return
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.since = 0
+            self.thread = threading.Thread(target=self._analyze, name="vnehr-analyze", daemon=True)
+            self.thread.start()
+
+    def _analyze(self) -> None:
+        try:
+            with self.pool.connection() as conn:
+                conn.execute(f"ANALYZE {self.TABLES}")
+        except psycopg.Error:
+            pass  # statistics are an optimisation: the next round tries again
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout=60)

@@ -85,6 +85,7 @@ class SqlTransaction:
         self._index: dict[str, list[tuple[Any, ...]]] = {t: [] for t in INDEX_TABLES}
         self._stale: list[tuple[int]] = []
         self._keys: list[int] = []
+        self.written = 0  # versions written, for statistics upkeep
 
     # -- reads inside the transaction see its own writes
     def read(self, res_type: str, res_id: str) -> StoredVersion:
@@ -194,6 +195,7 @@ class SqlTransaction:
                 self._stale.append((rkey,))
         self._known[(res_type, res_id)] = Current(rkey, version, deleted)
         self._absent.discard((res_type, res_id))
+        self.written += 1
         self._versions.append(
             (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
