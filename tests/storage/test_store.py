@@ -169,3 +169,20 @@ def test_bulk_write_creates_and_updates_by_id(server: Server) -> None:
     assert again[0].version == 2
     assert server.store.count("Patient") == 25
     assert _by_cccd(server, "001185000199") == ["b3"]
+
+
+def test_a_resource_written_twice_in_one_transaction_keeps_only_its_last_rows(
+    server: Server,
+) -> None:
+    _create(server, lan("001185000400"), "old")
+    with server.store.transaction() as txn:
+        txn.write("Patient", "new", lan("001185000401"), "POST", None)
+        txn.write("Patient", "new", lan("001185000402"), "PUT", txn.current("Patient", "new"))
+        txn.write("Patient", "old", lan("001185000403"), "PUT", txn.current("Patient", "old"))
+        txn.write("Patient", "old", lan("001185000404"), "PUT", txn.current("Patient", "old"))
+    assert _by_cccd(server, "001185000401") == []
+    assert _by_cccd(server, "001185000402") == ["new"]
+    assert _by_cccd(server, "001185000400") == []
+    assert _by_cccd(server, "001185000403") == []
+    assert _by_cccd(server, "001185000404") == ["old"]
+    assert server.store.read("Patient", "old").version == 3

@@ -86,6 +86,7 @@ class SqlTransaction:
         self._stale: list[tuple[int]] = []
         self._keys: list[int] = []
         self.written = 0  # versions written, for statistics upkeep
+        self._buffered: set[int] = set()  # rkeys with index rows not yet sent
 
     # -- reads inside the transaction see its own writes
     def read(self, res_type: str, res_id: str) -> StoredVersion:
@@ -199,8 +200,15 @@ class SqlTransaction:
         self._versions.append(
             (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
+        if rkey in self._buffered:
+            # Written before in this transaction and its rows not yet sent: drop them, or
+            # the index would hold the rows of both versions.
+            for table, rows in self._index.items():
+                self._index[table] = [r for r in rows if r[0] != rkey]
+            self._buffered.discard(rkey)
         if prepared is not None:
             self._add_index_rows(res_type, rkey, prepared.rows)
+            self._buffered.add(rkey)
         return StoredVersion(res_type, res_id, version, now, deleted, method, content)
 
     def _add_index_rows(
@@ -238,6 +246,7 @@ class SqlTransaction:
         if self._versions:
             versions, self._versions = self._versions, []
             store.write_rows(conn, "resource_versions", _VERSION_COLUMNS, versions)
+        self._buffered.clear()
         for table, rows in self._index.items():
             if rows:
                 self._index[table] = []
