@@ -186,3 +186,17 @@ def test_a_resource_written_twice_in_one_transaction_keeps_only_its_last_rows(
     assert _by_cccd(server, "001185000403") == []
     assert _by_cccd(server, "001185000404") == ["old"]
     assert server.store.read("Patient", "old").version == 3
+
+
+def test_a_big_transaction_commits_whole_or_rolls_back_whole(server: Server) -> None:
+    with pytest.raises(RuntimeError), server.store.transaction() as txn:
+        for i in range(150):  # big enough for rows to be sent while the transaction goes on
+            txn.write("Patient", f"r{i}", lan(f"00118560{i:04d}"), "POST", None)
+        raise RuntimeError("the 151st entry is bad")
+    assert server.store.count() == 0
+    assert _by_cccd(server, "001185600007") == []
+    with server.store.transaction() as txn:
+        for i in range(150):
+            txn.write("Patient", f"c{i}", lan(f"00118570{i:04d}"), "POST", None)
+    assert server.store.count("Patient") == 150
+    assert _by_cccd(server, "001185700149") == ["c149"]
