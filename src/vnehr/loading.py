@@ -13,6 +13,7 @@ import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,12 +62,61 @@ def _worker_tools() -> tuple[Callable[[dict[str, Any]], list[Any]], Callable[...
     return _TOOLS["validate"], _TOOLS["extract"]
 
 
-def prepare_lines(lines: list[Line], origin: str, check: bool) -> list[tuple[int, Any]]:
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Whole lines of an NDJSON file: `length` bytes from `offset`, the first being line
+    `first_line`. Sent to workers instead of the lines themselves."""
+
+    path: str
+    offset: int
+    length: int
+    first_line: int
+
+    def lines(self) -> list[Line]:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read(self.length)
+        return list(enumerate(data.split(b"\n"), start=self.first_line))
+
+
+Chunk = list[Line] | Block
+BLOCK_BYTES = 256 * 1024
+
+
+def _blocks(path: Path, progress: Callable[[int], None] | None) -> Iterator[Block]:
+    with path.open("rb") as f:
+        offset, line = 0, 1
+        carry = b""
+        while True:
+            data = f.read(BLOCK_BYTES)
+            if not data:
+                if carry:
+                    yield Block(str(path), offset, len(carry), line)
+                    if progress:
+                        progress(len(carry))
+                return
+            data = carry + data
+            end = data.rfind(b"\n")
+            if end == -1:
+                carry = data
+                continue
+            whole, carry = data[: end + 1], data[end + 1 :]
+            yield Block(str(path), offset, len(whole) - 1, line)  # without the last newline
+            if progress:
+                progress(len(whole))
+            offset += len(whole)
+            line += whole.count(b"\n")
+
+
+def prepare_lines(chunk: Chunk, origin: str, check: bool) -> list[tuple[int, Any]]:
     """Parse, check, validate and prepare each line: (line, PreparedResource or error text)."""
+    lines = chunk.lines() if isinstance(chunk, Block) else chunk
     validate, extract = _worker_tools()
     types = resource_types()
     out: list[tuple[int, Any]] = []
     for number, raw in lines:
+        if isinstance(raw, bytes) and not raw.strip():
+            continue  # blank lines are allowed
         where = f"{origin}:{number}"
         try:
             resource = fhir_json.loads(raw) if isinstance(raw, bytes | str) else raw
@@ -112,7 +162,7 @@ class Loader:
         if progress:
             progress(len(data))
         if not isinstance(resource, dict) or resource.get("resourceType") != "Bundle":
-            self._write(iter([(1, resource)]), str(path))
+            self._write(iter([[(1, resource)]]), str(path))
             return
         self.load_bundle(resource, origin=str(path))
 
@@ -144,31 +194,28 @@ class Loader:
                     self.errors.append(f"{origin}: entry {res_type}: {status}")
             return
         entries = bundle.get("entry") or []
-        self._write(
-            ((i + 1, e.get("resource")) for i, e in enumerate(entries) if isinstance(e, dict)),
-            f"{origin} (entry)",
-        )
+        lines = ((i + 1, e.get("resource")) for i, e in enumerate(entries) if isinstance(e, dict))
+        self._write(_chunks(lines, CHUNK_LINES), f"{origin} (entry)")
 
     def load_ndjson(self, path: Path, progress: Callable[[int], None] | None = None) -> None:
-        def lines() -> Iterator[Line]:
-            opener: Any = open
-            if path.name.endswith(".gz"):
-                import gzip
+        if path.name.endswith(".gz"):
+            import gzip
 
-                opener = gzip.open
-            with opener(path, "rb") as f:
-                for number, line in enumerate(f, start=1):
-                    if progress:
-                        progress(len(line))
-                    if line.strip():
+            def lines() -> Iterator[Line]:
+                with gzip.open(path, "rb") as f:
+                    for number, line in enumerate(f, start=1):
+                        if progress:
+                            progress(len(line))
                         yield number, line
 
-        self._write(lines(), str(path))
+            self._write(_chunks(lines(), CHUNK_LINES), str(path))
+            return
+        # Plain files: the workers read their blocks themselves; only offsets travel.
+        self._write(_blocks(path, progress), str(path))
 
-    def _prepared(self, lines: Iterator[Line], origin: str) -> Iterator[tuple[int, Any]]:
+    def _prepared(self, chunks: Iterator[Chunk], origin: str) -> Iterator[tuple[int, Any]]:
         """Prepared resources (or errors) in input order, from the workers when there are."""
         check = self.server.router.ctx.settings.validate
-        chunks = _chunks(lines, CHUNK_LINES)
         if self.executor is None:
             for chunk in chunks:
                 yield from prepare_lines(chunk, origin, check)
@@ -182,9 +229,9 @@ class Loader:
         while pending:
             yield from pending.popleft().result()
 
-    def _write(self, lines: Iterator[Line], origin: str) -> None:
+    def _write(self, chunks: Iterator[Chunk], origin: str) -> None:
         batch: list[PreparedResource] = []
-        for _, item in self._prepared(lines, origin):
+        for _, item in self._prepared(chunks, origin):
             if isinstance(item, str):
                 self.errors.append(item)
                 continue
