@@ -58,3 +58,13 @@ def test_bad_history_parameters_are_400(client: TestClient) -> None:
     assert client.get("/fhir/_history", params={"_count": "-1"}).status_code == 400
     assert client.get("/fhir/_history", params={"_bogus": "1"}).status_code == 400
     assert client.get("/fhir/Patient/unknown/_history").status_code == 404
+
+
+def test_history_and_search_bundles_are_valid_fhir(client: TestClient) -> None:
+    client.put("/fhir/Patient/p", json={**lan(), "id": "p"}, headers=JSON)
+    client.delete("/fhir/Patient/p")
+    client.post("/fhir/Patient", json=duc(), headers=JSON)
+    for bundle in (client.get("/fhir/_history").json(), client.get("/fhir/Patient").json()):
+        r = client.post("/fhir/$validate", json=bundle, headers=JSON)
+        errors = [i for i in r.json()["issue"] if i["severity"] in ("error", "fatal")]
+        assert errors == [], bundle["type"]

@@ -136,3 +136,19 @@ def test_put_entries_update_existing_resources_and_honour_if_match(client: TestC
     assert r.status_code == 412
     assert client.get("/fhir/Patient/b").json()["gender"] == "female"
     assert client.get("/fhir/Patient/a").json()["gender"] == "other"
+
+
+def test_the_transaction_response_is_itself_a_valid_bundle(client: TestClient) -> None:
+    bundle = _tx(
+        {
+            "fullUrl": "urn:uuid:1",
+            "resource": lan(),
+            "request": {"method": "POST", "url": "Patient"},
+        },
+        {"resource": hba1c("urn:uuid:1"), "request": {"method": "POST", "url": "Observation"}},
+    )
+    response = client.post("/fhir", json=bundle, headers=JSON).json()
+    assert response["entry"][0]["response"]["lastModified"].endswith("Z")
+    r = client.post("/fhir/$validate", json=response, headers=JSON)
+    errors = [i for i in r.json()["issue"] if i["severity"] in ("error", "fatal")]
+    assert errors == []

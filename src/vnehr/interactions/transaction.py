@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -102,8 +103,9 @@ def _response_entry(response: FhirResponse, *, include_resource: bool) -> dict[s
         out["response"]["location"] = headers["Location"]
     if "ETag" in headers:
         out["response"]["etag"] = headers["ETag"]
-    if "Last-Modified" in headers:
-        out["response"]["lastModified"] = headers["Last-Modified"]
+    if "Last-Modified" in headers:  # an HTTP date in the header, a FHIR instant here
+        moment = parsedate_to_datetime(headers["Last-Modified"])
+        out["response"]["lastModified"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     body = response.resource
     if body is None and response.body is not None and include_resource:
         body = fhir_json.loads(response.body)
