@@ -29,6 +29,7 @@ class Router:
     def __init__(self, ctx: Context, operations: OperationRegistry | None = None) -> None:
         self.ctx = ctx
         self.operations = operations or builtin_operations()
+        self._capabilities: dict[tuple[str, int], bytes] = {}
 
     def handle(self, request: FhirRequest) -> FhirResponse:
         """Answer any request; errors become OperationOutcome responses."""
@@ -72,7 +73,7 @@ class Router:
         first = parts[0]
         if first == "metadata" and n == 1:
             self._only(method, ("GET",), "metadata")
-            return capabilities(ctx, request, self.operations)
+            return capabilities(ctx, request, self.operations, self._capabilities)
         if first == "_history" and n == 1:
             self._only(method, ("GET",), "_history")
             return history.history(ctx, request, None, None)

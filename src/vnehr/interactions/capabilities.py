@@ -93,16 +93,18 @@ def capability_statement(
     }
 
 
-_CACHE: dict[tuple[int, str, int], bytes] = {}
-
-
-def capabilities(ctx: Context, request: FhirRequest, operations: OperationRegistry) -> FhirResponse:
-    # The statement only changes with the base URL or the search parameters: built once.
-    key = (id(ctx), request.base_url, ctx.registry.version)
-    body = _CACHE.get(key)
+def capabilities(
+    ctx: Context,
+    request: FhirRequest,
+    operations: OperationRegistry,
+    cache: dict[tuple[str, int], bytes],
+) -> FhirResponse:
+    # The statement only changes with the base URL or the search parameters: built once each.
+    key = (request.base_url, ctx.registry.version)
+    body = cache.get(key)
     if body is None:
         body = fhir_json.dumps(capability_statement(ctx, request.base_url, operations))
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        _CACHE[key] = body
+        if len(cache) > 16:
+            cache.clear()
+        cache[key] = body
     return FhirResponse(200, body=body)
