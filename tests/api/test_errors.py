@@ -83,3 +83,31 @@ def test_without_dev_mode_no_data_is_served(database_url: str) -> None:
     with TestClient(create_app(Settings(database_url=database_url, dev=False))) as c:
         _assert_outcome(c.get("/fhir/Patient"), 401)
         assert c.get("/fhir/metadata").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nesting deep enough to exhaust a recursive parser
+        b'{"resourceType": "Patient", "name": [{"family": "\xff\xfe"}]}',  # not UTF-8
+        b'{"resourceType": "Patient", "id": 12}',
+        b'{"resourceType": "Patient", "birthDate": "1985-02-30"}',
+        b'{"resourceType": "Patient", "managingOrganization": {"reference": "not a reference"}}',
+        b'{"resourceType": "Patient", "contained": [{"resourceType": "Nonsense"}]}',
+        b'{"resourceType": "Patient", "link": [{"type": "seealso"}]}',  # link.other is required
+    ],
+)
+def test_hostile_or_broken_bodies_are_4xx_and_store_nothing(
+    client: TestClient, body: bytes
+) -> None:
+    r = client.post("/fhir/Patient", content=body, headers=JSON)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["resourceType"] == "OperationOutcome"
+    assert client.get("/fhir/Patient").json()["total"] == 0
+
+
+def test_a_byte_order_mark_is_tolerated(client: TestClient) -> None:
+    r = client.post(
+        "/fhir/Patient", content=b"\xef\xbb\xbf" + b'{"resourceType": "Patient"}', headers=JSON
+    )
+    assert r.status_code == 201

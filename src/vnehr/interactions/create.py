@@ -21,9 +21,9 @@ def create_resource(
     res_id: str | None = None,
 ) -> tuple[StoredVersion, list[Issue]]:
     """Validate and store a new resource; the server assigns the id (any sent one is ignored)."""
+    warnings = validated(ctx, resource)  # as sent: a malformed id is still an error
     resource = dict(resource)
     resource.pop("id", None)
-    warnings = validated(ctx, resource)
     stored = txn.write(resource["resourceType"], res_id or new_id(), resource, "POST", None)
     return stored, warnings
 
