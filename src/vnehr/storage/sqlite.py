@@ -37,7 +37,6 @@ class SqliteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._next_key: int | None = None
-        self._checkpointer = _Checkpointer(self)
 
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
         if readonly:
@@ -55,8 +54,6 @@ class SqliteStore(SqlStore):
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            # Checkpoints run on their own thread (below), not inside a request's COMMIT.
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -123,7 +120,6 @@ class SqliteStore(SqlStore):
                 yield txn
                 txn.flush()
                 conn.execute("COMMIT")
-                self._checkpointer.nudge()
             except BaseException:
                 conn.execute("ROLLBACK")
                 # sp ids created in the rolled-back transaction are gone too.
@@ -159,57 +155,14 @@ class SqliteStore(SqlStore):
         return sum(f.stat().st_size for f in files if f.exists())
 
     def close(self) -> None:
-        self._checkpointer.stop()
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
         self._local = threading.local()
         with self._write_lock:
+            try:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL
+            except sqlite3.Error:
+                pass  # another process is reading or writing: its checkpoints will do
             self._writer.close()
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database on a background thread.
-
-    SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold, so one
-    unlucky request pays for everyone's writes (measured: ~12 ms per commit on average).
-    Here a PASSIVE checkpoint runs beside the writers instead; it never blocks them.
-    """
-
-    WAL_LIMIT = 16 * 1024 * 1024
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
-        self.wal = Path(f"{store.path}-wal")
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="vnehr-checkpoint", daemon=True)
-        self._thread.start()
-
-    def nudge(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.store.path, check_same_thread=False, timeout=30)
-        try:
-            while not self._stopping:
-                self._wake.wait(timeout=1.0)
-                self._wake.clear()
-                try:
-                    if self.wal.exists() and self.wal.stat().st_size > self.WAL_LIMIT:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:
-                    pass  # busy or locked: the next round tries again
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        self._thread.join(timeout=30)
-        try:
-            with sqlite3.connect(self.store.path, timeout=30) as conn:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass
