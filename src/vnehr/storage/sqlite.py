@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +161,7 @@ class SqliteStore(SqlStore):
             self._readers.clear()
         self._local = threading.local()
         with self._write_lock:
-            try:
-                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL
-            except sqlite3.Error:
-                pass  # another process is reading or writing: its checkpoints will do
+            # Leave a small WAL; if another process holds the database, its checkpoints will do.
+            with suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._writer.close()
