@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlencode
 
 from vnehr.errors import InvalidRequest, NotFound, Unprocessable, UnsupportedMediaType
@@ -20,8 +21,6 @@ def _patch_document(request: FhirRequest) -> tuple[str, object]:
     if request.resource is not None:  # a transaction entry: Parameters or a Binary
         resource = request.resource
         if resource.get("resourceType") == "Binary":
-            import base64
-
             data = base64.b64decode(resource.get("data", ""))
             return "json-patch", fhir_json.loads(data)
         return "fhirpath", resource

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from vnehr.errors import InvalidResource, Issue, VersionConflict
 from vnehr.fhir.ids import new_id
@@ -87,6 +88,4 @@ def conditional_update(
 
 
 def _query_text(request: FhirRequest) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(request.query)

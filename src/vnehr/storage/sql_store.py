@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from vnehr.errors import Gone, InvalidRequest, NotFound
+from vnehr.fhir.ids import new_id
 from vnehr.fhir.instant import format_instant, now_micros
 from vnehr.storage.base import Current, HistoryPage, Indexer, StoredVersion
 from vnehr.storage.prepared import PreparedResource, assemble, prepare
@@ -534,8 +535,6 @@ class SqlStore:
             yield from self._bulk_chunk(chunk)
 
     def _bulk_chunk(self, chunk: list[dict[str, Any]]) -> list[StoredVersion]:
-        from vnehr.fhir.ids import new_id
-
         out = []
         with self.transaction() as txn:
             for resource in chunk:
