@@ -87,7 +87,13 @@ def _time(text: str) -> tuple[int, int] | None:
     match = _TIME.fullmatch(text)
     if match is None:
         return None
-    hh, mm, ss, frac, tz = match.groups()
+    return _time_of_day(*match.groups())
+
+
+def _time_of_day(
+    hh: str, mm: str, ss: str | None, frac: str | None, tz: str | None
+) -> tuple[int, int] | None:
+    """(microseconds from the day's start in UTC, width) of a matched time of day."""
     hour, minute = int(hh), int(mm)
     if hour > 23 or minute > 59:
         return None
@@ -133,26 +139,11 @@ def _parse(text: str) -> tuple[int, int] | None:
         day = _days(year, month, int(d)) * _DAY
         if hh is None:
             return day, day + _DAY - 1
-        hour, minute = int(hh), int(mm)
-        if hour > 23 or minute > 59:
+        time = _time_of_day(hh, mm, ss, frac, tz)
+        if time is None:
             return None
-        low = day + (hour * 3600 + minute * 60) * 1_000_000
-        if ss is None:
-            width = 60_000_000
-        else:
-            second = int(ss)
-            if second > 60:
-                return None
-            low += second * 1_000_000
-            if frac:
-                low += int(frac[:6].ljust(6, "0"))
-                width = 10 ** max(0, 6 - len(frac))
-            else:
-                width = 1_000_000
-        if tz and tz != "Z":
-            offset = (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60) * 1_000_000
-            low += -offset if tz[0] == "+" else offset
-        return low, low + width - 1
+        low = day + time[0]
+        return low, low + time[1] - 1
     except ValueError:  # a day or month out of range
         return None
 
