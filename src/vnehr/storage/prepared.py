@@ -7,8 +7,7 @@ validation, index extraction, serialisation) can run in other processes (`vnehr 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from vnehr.fhir import json as fhir_json
 from vnehr.search.index_hash import value_hash
@@ -19,8 +18,9 @@ _HEAD = ("resourceType", "id", "meta")
 _SERVER_META = ("versionId", "lastUpdated")
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedResource:
+class PreparedResource(NamedTuple):
+    """A named tuple, so that sending one between processes costs a tuple's pickling."""
+
     res_type: str
     res_id: str | None  # the id the resource carries, if any
     meta_rest: bytes  # b"" or b',"profile":[...]': the meta fields the server keeps as sent

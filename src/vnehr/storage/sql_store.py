@@ -217,12 +217,16 @@ class SqlTransaction:
     ) -> None:
         store = self.store
         cache = store._sp_cache
-        conn = self.conn
         for table, values in rows.items():
-            target = self._index[table]
-            for row in values:
-                sp = cache.get((res_type, row[0])) or store.sp_id_for_write(conn, res_type, row[0])
-                target.append((rkey, sp, *row[1:]))
+            sps = [cache.get((res_type, row[0])) for row in values]
+            if None in sps:
+                sps = [
+                    sp or store.sp_id_for_write(self.conn, res_type, row[0])
+                    for sp, row in zip(sps, values, strict=True)
+                ]
+            self._index[table].extend(
+                [(rkey, sp, *row[1:]) for sp, row in zip(sps, values, strict=True)]
+            )
 
     def flush(self) -> None:
         store = self.store
