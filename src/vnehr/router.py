@@ -18,6 +18,7 @@ from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import body_resource, check_type
 from vnehr.interactions.transaction import batch, bundle_entries, transaction
 from vnehr.operations.registry import OperationRegistry, builtin_operations
+from vnehr.search.query import compartments
 from vnehr.storage.base import WriteTransaction
 
 log = logging.getLogger("vnehr.router")
@@ -69,6 +70,8 @@ class Router:
                         raise InvalidRequest("A transaction cannot be nested in a transaction")
                     return transaction(ctx, request, entries, self.dispatch)
                 return batch(ctx, request, entries, self.dispatch)
+            if method == "GET":
+                return search.search(ctx, request, None)
             raise MethodNotAllowed(f"{method} on the base URL is not supported")
         first = parts[0]
         if first == "metadata" and n == 1:
@@ -130,6 +133,12 @@ class Router:
                     )
             raise MethodNotAllowed(f"{method} is not allowed on {res_type}/{res_id}")
         third = parts[2]
+        if n == 3 and (third == "*" or third in compartments().get(res_type, {})):
+            self._only(method, ("GET",), f"{res_type}/{res_id}/{third}")
+            if res_type not in compartments():
+                raise InvalidRequest(f"{res_type} is not a compartment")
+            target = None if third == "*" else third
+            return search.search(ctx, request, target, compartment=(res_type, res_id))
         if third.startswith("$") and n == 3:
             return self._operation(request, third[1:], res_type, res_id, txn)
         if third == "_history" and n == 3:

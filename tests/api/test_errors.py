@@ -58,9 +58,25 @@ def test_wrong_methods_are_405(client: TestClient) -> None:
     _assert_outcome(client.put("/fhir", json=lan(), headers=JSON), 405)
 
 
-def test_invalid_search_parameters_are_400(client: TestClient) -> None:
-    _assert_outcome(client.get("/fhir/Patient", params={"birthdate": "not-a-date"}), 400)
-    _assert_outcome(client.get("/fhir/Patient", params={"nonsense": "x"}), 400)
+def test_invalid_search_values_are_400(client: TestClient) -> None:
+    outcome = _assert_outcome(client.get("/fhir/Patient", params={"birthdate": "not-a-date"}), 400)
+    assert outcome["issue"][0]["expression"] == ["birthdate"]
+    _assert_outcome(client.get("/fhir/Patient", params={"birthdate": "xx2024"}), 400)
+    _assert_outcome(client.get("/fhir/Observation", params={"value-quantity": "big"}), 400)
+
+
+def test_unknown_search_parameters_are_reported_or_rejected_when_strict(
+    client: TestClient,
+) -> None:
+    lenient = client.get("/fhir/Patient", params={"nonsense": "x"})
+    assert lenient.status_code == 200
+    outcome = [e for e in lenient.json()["entry"] if e["search"]["mode"] == "outcome"]
+    assert outcome[0]["resource"]["issue"][0]["expression"] == ["nonsense"]
+    assert "nonsense" not in lenient.json()["link"][0]["url"]
+    strict = client.get(
+        "/fhir/Patient", params={"nonsense": "x"}, headers={"Prefer": "handling=strict"}
+    )
+    assert _assert_outcome(strict, 400)["issue"][0]["expression"] == ["nonsense"]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.people import CCCD, lan
 from vnehr.app import create_server
-from vnehr.search.criteria import parse_criteria
+from vnehr.search.query import strict_query
 from vnehr.search.registry import default_registry
 from vnehr.settings import Settings
 
@@ -40,10 +40,8 @@ def _env() -> dict[str, str]:
 def _ids_by_cccd(url: str, value: str) -> list[str]:
     server = create_server(Settings(database_url=url, dev=True))
     try:
-        criteria = parse_criteria(
-            default_registry(), "Patient", [("identifier", f"{CCCD}|{value}")]
-        )
-        return server.store.search_ids("Patient", criteria, 5)
+        criteria = strict_query(default_registry(), "Patient", [("identifier", f"{CCCD}|{value}")])
+        return server.store.search_ids(criteria, 5)
     finally:
         server.close()
 

@@ -9,7 +9,7 @@ import pytest
 from tests.people import CCCD, duc, lan
 from vnehr.app import Server
 from vnehr.errors import Gone, InvalidRequest, NotFound
-from vnehr.search.criteria import parse_criteria
+from vnehr.search.query import strict_query
 from vnehr.search.registry import default_registry
 
 
@@ -19,8 +19,8 @@ def _create(server: Server, resource: dict, res_id: str) -> None:
 
 
 def _by_cccd(server: Server, value: str) -> list[str]:
-    criteria = parse_criteria(default_registry(), "Patient", [("identifier", f"{CCCD}|{value}")])
-    return server.store.search_ids("Patient", criteria, 10)
+    criteria = strict_query(default_registry(), "Patient", [("identifier", f"{CCCD}|{value}")])
+    return server.store.search_ids(criteria, 10)
 
 
 def test_it_reads_back_what_it_stored_with_server_meta(server: Server) -> None:
@@ -91,10 +91,10 @@ def test_index_rows_follow_the_current_version(server: Server) -> None:
 def test_a_transaction_sees_its_own_writes(server: Server) -> None:
     with server.store.transaction() as txn:
         txn.write("Patient", "lan", lan("001185000003"), "POST", None)
-        criteria = parse_criteria(
+        criteria = strict_query(
             default_registry(), "Patient", [("identifier", f"{CCCD}|001185000003")]
         )
-        assert txn.search_ids("Patient", criteria, 5) == ["lan"]
+        assert txn.search_ids(criteria, 5) == ["lan"]
         assert txn.read("Patient", "lan").version == 1
 
 

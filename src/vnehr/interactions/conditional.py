@@ -1,13 +1,40 @@
-"""Resolving the criteria of conditional interactions (If-None-Exist, PUT/DELETE/PATCH ?query)."""
+"""Resolving the criteria of conditional interactions (If-None-Exist, PUT/DELETE/PATCH ?query).
+
+Criteria are full search criteria (vnehr.search), parsed strictly: a parameter the server
+does not know is an error, not ignored, since ignoring it could select the wrong resource.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from vnehr.errors import InvalidRequest, PreconditionFailed
 from vnehr.interactions.context import Context
-from vnehr.search.criteria import Criteria, parse_criteria
+from vnehr.search.ir import Query
+from vnehr.search.parse import RESULT_PARAMS
+from vnehr.search.query import Unknown, build_query
 from vnehr.storage.base import WriteTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class Criteria:
+    res_type: str
+    query: Query
+    pairs: tuple[tuple[str, str], ...]
+
+    def key(self) -> str:
+        """A canonical text of the criteria, for locks and messages."""
+        parts = sorted(f"{k}={v}" for k, v in self.pairs)
+        return f"{self.res_type}?{'&'.join(parts)}"
+
+
+def parse_criteria(ctx: Context, res_type: str, pairs: list[tuple[str, str]]) -> Criteria:
+    criteria = [(k, v) for k, v in pairs if k not in RESULT_PARAMS]
+    if not criteria:
+        raise InvalidRequest("Conditional interaction without search criteria")
+    query = build_query(ctx.registry, (res_type,), criteria, Unknown(strict=True))
+    return Criteria(res_type, query, tuple(criteria))
 
 
 def criteria_from_text(ctx: Context, res_type: str, text: str) -> Criteria:
@@ -17,7 +44,7 @@ def criteria_from_text(ctx: Context, res_type: str, text: str) -> Criteria:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise InvalidRequest(f"Malformed search criteria {text!r}") from None
-    return parse_criteria(ctx.registry, res_type, pairs)
+    return parse_criteria(ctx, res_type, pairs)
 
 
 def matches(txn: WriteTransaction, criteria: Criteria, *, lock: bool) -> list[str]:
@@ -28,7 +55,7 @@ def matches(txn: WriteTransaction, criteria: Criteria, *, lock: bool) -> list[st
     """
     if lock:
         txn.lock(criteria.key())
-    return txn.search_ids(criteria.res_type, criteria, 2)
+    return txn.search_ids(criteria.query, 2)
 
 
 def single_match(txn: WriteTransaction, criteria: Criteria, *, lock: bool) -> str | None:

@@ -1,55 +1,237 @@
-"""search (https://hl7.org/fhir/R4/search.html): a first slice over the index tables."""
+"""search (https://hl7.org/fhir/R4/search.html): type, system and compartment search.
+
+The query is parsed into the search IR (vnehr.search.parse), compiled into one SQL statement
+by the store, and answered as a searchset Bundle: matches in order (`_sort`, then insertion
+order), paged by cursors (`_cursor`: the sort values of the last row, so pages stay exact
+while data changes), `_include`/`_revinclude` (`:iterate`, `*`), `_total`, `_summary`,
+`_elements`. Unknown parameters are ignored and reported in an OperationOutcome entry, or
+rejected under `Prefer: handling=strict`.
+"""
 
 from __future__ import annotations
 
-from vnehr.errors import InvalidRequest
+from typing import Any
+
+from vnehr.errors import InvalidRequest, Issue, operation_outcome
 from vnehr.fhir import json as fhir_json
+from vnehr.fhir.definitions import resource_types
 from vnehr.interactions.bundles import bundle, link
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.history import page_size
 from vnehr.interactions.respond import check_type
 from vnehr.interactions.shaping import shape
-from vnehr.search.criteria import parse_criteria
+from vnehr.search import ir
+from vnehr.search.compile.sql import Cursor, decode_cursor
+from vnehr.search.parse import UnknownParameter
+from vnehr.search.query import Unknown, build_query, compartments
+from vnehr.search.registry import SearchParamRegistry
+from vnehr.storage.base import SearchPage, StoredVersion
 
-_CONTROL = {"_count", "_offset", "_format", "_pretty", "_summary", "_elements", "_total"}
+MAX_INCLUDED = 1000  # resources _include/_revinclude add to one page
+MAX_ITERATIONS = 4  # rounds of :iterate
+_TOTALS = ("none", "estimate", "accurate")
 
 
-def search(ctx: Context, request: FhirRequest, res_type: str) -> FhirResponse:
-    check_type(res_type)
-    criteria_pairs = [(k, v) for k, v in request.query if k not in _CONTROL]
-    criteria = parse_criteria(ctx.registry, res_type, criteria_pairs, allow_empty=True)
+def strict_handling(request: FhirRequest) -> bool:
+    prefer = request.header("prefer") or ""
+    return any(p.strip() == "handling=strict" for p in prefer.split(";"))
+
+
+def search(
+    ctx: Context,
+    request: FhirRequest,
+    res_type: str | None,
+    compartment: tuple[str, str] | None = None,
+) -> FhirResponse:
+    if res_type is not None:
+        check_type(res_type)
+    unknown = Unknown(strict_handling(request))
+    types = _types(request, res_type)
+    if compartment is not None and not types:
+        types = tuple(sorted({compartment[0], *compartments().get(compartment[0], {})}))
+    query = build_query(ctx.registry, types, request.query, unknown, compartment)
     count = page_size(ctx, request)
-    raw_offset = request.param("_offset") or "0"
-    if not raw_offset.isdigit():
-        raise InvalidRequest("_offset must be a non-negative integer", ("_offset",))
-    offset = int(raw_offset)
+    total_mode = request.param("_total")
+    if total_mode is not None and total_mode not in _TOTALS:
+        raise InvalidRequest(f"_total must be none, estimate or accurate, not {total_mode!r}")
     summary_count = request.param("_summary") == "count"
-    found, total = ctx.store.search_page(
-        res_type, criteria, count=0 if summary_count else count, offset=offset
+    contained = request.param("_contained")
+    if contained not in (None, "false"):
+        unknown.add(
+            UnknownParameter("_contained", "Searching contained resources is not supported")
+        )
+    raw_cursor = request.param("_cursor")
+    cursor = decode_cursor(raw_cursor, len(query.sort)) if raw_cursor else None
+    want_total = summary_count or total_mode in ("accurate", "estimate")
+    page = ctx.store.search(
+        query, count=0 if summary_count else count, cursor=cursor, total=want_total
     )
-    entries = []
-    for stored in found:
-        resource = fhir_json.loads(stored.content or b"{}")
-        resource = shape(resource, request.query) or resource
-        entries.append(
-            {
-                "fullUrl": f"{request.base_url}/{res_type}/{stored.res_id}",
-                "resource": resource,
-                "search": {"mode": "match"},
-            }
+    total = page.total
+    if total is None and cursor is None and not page.more and total_mode != "none":
+        total = len(page.versions)  # the whole result is on this page: counting is free
+    entries = [_entry(request, stored, "match") for stored in page.versions]
+    included = _included(ctx, request, query, page, unknown)
+    entries += [_entry(request, stored, "include") for stored in included]
+    if unknown.items:
+        outcome = operation_outcome(
+            [
+                Issue("warning", "not-supported", f"{u.reason}; ignored", (u.name,))
+                for u in unknown.items
+            ]
         )
-    base_query = [(k, v) for k, v in request.query if k != "_offset"]
-    links = [link("self", request.base_url, res_type, request.query)]
-    if not summary_count and offset + count < total:
-        links.append(
-            link(
-                "next", request.base_url, res_type, [*base_query, ("_offset", str(offset + count))]
-            )
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    path = _path(res_type, compartment)
+    used = [(k, v) for k, v in request.query if k not in unknown.names() and k != "_cursor"]
+    links = [link("self", request.base_url, path, [*used, *_cursor_param(raw_cursor)])]
+    if not summary_count and page.keys:
+        backwards = cursor is not None and cursor.backwards
+        has_next = page.more if not backwards else True
+        has_previous = cursor is not None and (page.more if backwards else True)
+        if has_next:
+            after = Cursor(page.keys[-1], backwards=False).encode()
+            links.append(link("next", request.base_url, path, [*used, ("_cursor", after)]))
+        if has_previous:
+            before = Cursor(page.keys[0], backwards=True).encode()
+            links.append(link("previous", request.base_url, path, [*used, ("_cursor", before)]))
+    extra: dict[str, Any] = {"link": links}
+    if total is not None:
+        extra = {"total": total, **extra}
+    return FhirResponse(200, resource=bundle("searchset", entries, **extra))
+
+
+def _cursor_param(raw: str | None) -> list[tuple[str, str]]:
+    return [("_cursor", raw)] if raw else []
+
+
+def _path(res_type: str | None, compartment: tuple[str, str] | None) -> str:
+    if compartment is not None:
+        return f"{compartment[0]}/{compartment[1]}/{res_type or '*'}"
+    return res_type or ""
+
+
+def _types(request: FhirRequest, res_type: str | None) -> tuple[str, ...]:
+    if res_type is not None:
+        return (res_type,)
+    raw = request.param("_type")
+    if not raw:
+        return ()
+    out = tuple(t.strip() for t in raw.split(",") if t.strip())
+    known = resource_types()
+    for t in out:
+        if t not in known:
+            raise InvalidRequest(f"_type names an unknown resource type {t!r}", ("_type",))
+    return out
+
+
+def _entry(request: FhirRequest, stored: StoredVersion, mode: str) -> dict[str, Any]:
+    resource = fhir_json.loads(stored.content or b"{}")
+    resource = shape(resource, request.query) or resource
+    return {
+        "fullUrl": f"{request.base_url}/{stored.res_type}/{stored.res_id}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }
+
+
+def _includes(
+    registry: SearchParamRegistry,
+    request: FhirRequest,
+    unknown: Unknown,
+) -> list[ir.Include]:
+    out = []
+    for name, value in request.query:
+        base, _, modifier = name.partition(":")
+        if base not in ("_include", "_revinclude"):
+            continue
+        if modifier not in ("", "iterate", "recurse"):
+            unknown.add(UnknownParameter(name, f"Unknown modifier on {base}"))
+            continue
+        reverse = base == "_revinclude"
+        if value == "*":
+            out.append(ir.Include("*", None, None, bool(modifier), reverse))
+            continue
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or parts[0] not in resource_types():
+            raise InvalidRequest(f"Invalid {base} {value!r}: use Type:parameter[:Target]", (name,))
+        source, code = parts[0], parts[1]
+        target = parts[2] if len(parts) == 3 else None
+        if target is not None and target not in resource_types():
+            raise InvalidRequest(f"Invalid {base} {value!r}: unknown target type", (name,))
+        if code != "*":
+            param = registry.get(source, code)
+            if param is None or param.type.value != "reference":
+                unknown.add(
+                    UnknownParameter(name, f"'{code}' is not a reference parameter of {source}")
+                )
+                continue
+        out.append(
+            ir.Include(source, None if code == "*" else code, target, bool(modifier), reverse)
         )
-    if offset > 0:
-        prev = max(0, offset - count)
-        links.append(
-            link("previous", request.base_url, res_type, [*base_query, ("_offset", str(prev))])
-        )
-    return FhirResponse(200, resource=bundle("searchset", entries, total=total, link=links))
+    return out
+
+
+def _included(
+    ctx: Context,
+    request: FhirRequest,
+    query: ir.Query,
+    page: SearchPage,
+    unknown: Unknown,
+) -> list[StoredVersion]:
+    includes = _includes(ctx.registry, request, unknown)
+    if not includes or not page.versions:
+        return []
+    seen: set[int] = set(page.rkeys)
+    found: list[StoredVersion] = []
+    frontier = list(zip(page.rkeys, page.versions, strict=True))
+    for round_ in range(MAX_ITERATIONS + 1):
+        active = [i for i in includes if round_ == 0 or i.iterate]
+        if not active or not frontier:
+            break
+        specs = _specs(ctx.registry, active, frontier)
+        rkeys = [k for k, _ in frontier]
+        targets = [(v.res_type, v.res_id) for _, v in frontier]
+        rows = ctx.store.included(rkeys, targets, specs, MAX_INCLUDED - len(found))
+        frontier = []
+        for rkey, stored in rows:
+            if rkey in seen:
+                continue
+            seen.add(rkey)
+            found.append(stored)
+            frontier.append((rkey, stored))
+            if len(found) >= MAX_INCLUDED:
+                unknown.items.append(
+                    UnknownParameter("_include", f"Included resources stop at {MAX_INCLUDED}")
+                )
+                return found
+    return found
+
+
+def _specs(
+    registry: SearchParamRegistry,
+    includes: list[ir.Include],
+    frontier: list[tuple[int, StoredVersion]],
+) -> list[tuple[str, str, str | None, bool]]:
+    """(source type, parameter, target, reverse) for the store, `*` expanded."""
+    types = sorted({v.res_type for _, v in frontier})
+    out: list[tuple[str, str, str | None, bool]] = []
+    for inc in includes:
+        if inc.reverse:
+            sources = [inc.source_type] if inc.source_type != "*" else []
+            if inc.source_type == "*":
+                continue  # _revinclude=* would pull every referring resource: not offered
+            for source in sources:
+                codes = [inc.param] if inc.param else _reference_params(registry, source)
+                out += [(source, c, inc.target_type, True) for c in codes]
+        else:
+            sources = types if inc.source_type == "*" else [inc.source_type]
+            for source in sources:
+                if source not in types:
+                    continue
+                codes = [inc.param] if inc.param else _reference_params(registry, source)
+                out += [(source, c, inc.target_type, False) for c in codes]
+    return out
+
+
+def _reference_params(registry: SearchParamRegistry, res_type: str) -> list[str]:
+    return sorted(c for c, p in registry.for_type(res_type).items() if p.type.value == "reference")

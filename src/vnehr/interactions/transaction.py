@@ -19,12 +19,11 @@ from vnehr.errors import FhirError, InvalidRequest, Issue, PreconditionFailed, o
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.ids import new_id
 from vnehr.interactions.bundles import bundle
-from vnehr.interactions.conditional import criteria_from_text, single_match
+from vnehr.interactions.conditional import criteria_from_text, parse_criteria, single_match
 from vnehr.interactions.context import Context
 from vnehr.interactions.create import create_resource
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import body_resource, check_type, prefer_return, written
-from vnehr.search.criteria import parse_criteria
 from vnehr.storage.base import WriteTransaction
 
 Dispatch = Callable[[FhirRequest, "WriteTransaction | None"], FhirResponse]
@@ -170,10 +169,8 @@ class _Transaction:
             head, sep, query = ref.partition("?")
             if sep and "/" not in head and head[:1].isupper():
                 check_type(head)
-                criteria = parse_criteria(
-                    self.ctx.registry, head, parse_qsl(query, keep_blank_values=True)
-                )
-                found = txn.search_ids(head, criteria, 2)
+                criteria = parse_criteria(self.ctx, head, parse_qsl(query, keep_blank_values=True))
+                found = txn.search_ids(criteria.query, 2)
                 if len(found) != 1:
                     raise PreconditionFailed(
                         f"Conditional reference {ref} matches {len(found)} resources, not one"
@@ -244,9 +241,7 @@ class _Transaction:
         elif req.method == "PUT" and len(parts) == 1 and req.query:
             res_type = parts[0]
             check_type(res_type)
-            found = single_match(
-                txn, parse_criteria(self.ctx.registry, res_type, req.query), lock=True
-            )
+            found = single_match(txn, parse_criteria(self.ctx, res_type, req.query), lock=True)
             body_id = (req.resource or {}).get("id")
             target = found or (body_id if isinstance(body_id, str) else new_id())
             req.path, req.query = f"{res_type}/{target}", []

@@ -7,6 +7,7 @@ transaction as the resource version. Only the current version of a resource is i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # (param code, system or None, code/value or None, folded display/text or None)
 TokenRow = tuple[str, str | None, str | None, str | None]
@@ -22,6 +23,9 @@ QuantityRow = tuple[str, float, float, float, str | None, str | None, str | None
 ReferenceRow = tuple[str, str | None, str | None, str | None]
 # (param code, uri)
 UriRow = tuple[str, str]
+# (param code, first component's code or target id, *storage.schema.COMPOSITE_COLUMNS[1:]):
+# the writer turns the first value into the hash `hv`.
+CompositeRow = tuple[Any, ...]
 
 
 @dataclass(slots=True)
@@ -33,6 +37,7 @@ class IndexRows:
     quantities: list[QuantityRow] = field(default_factory=list)
     references: list[ReferenceRow] = field(default_factory=list)
     uris: list[UriRow] = field(default_factory=list)
+    composites: list[CompositeRow] = field(default_factory=list)
 
     def count(self) -> int:
         return (
@@ -43,4 +48,5 @@ class IndexRows:
             + len(self.quantities)
             + len(self.references)
             + len(self.uris)
+            + len(self.composites)
         )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vnehr.fhir import json as fhir_json
+from vnehr.search.compile.sql import Cursor
 from vnehr.search.index_rows import IndexRows
+from vnehr.search.ir import Query
 
 if TYPE_CHECKING:
     from vnehr.storage.prepared import PreparedResource
@@ -47,6 +49,17 @@ class Current:
 class HistoryPage:
     versions: list[StoredVersion]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """A page of search matches, in order, with what paging and `_include` need."""
+
+    versions: list[StoredVersion]
+    rkeys: list[int]
+    keys: list[tuple[Any, ...]] | None  # per match: its sort values, then its rkey
+    more: bool  # further matches follow in the direction asked
+    total: int | None  # every match, when counted
 
 
 # Turns a resource into its search index rows; supplied by the search package.
@@ -94,8 +107,8 @@ class WriteTransaction(Protocol):
 
     def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion: ...
 
-    def search_ids(self, res_type: str, query: Any, limit: int) -> list[str]:
-        """Ids of current, non-deleted resources matching a compiled search query."""
+    def search_ids(self, query: Query, limit: int) -> list[str]:
+        """Ids of current, non-deleted resources matching a search (its first `limit`)."""
         ...
 
 
@@ -127,11 +140,23 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[WriteTransaction]: ...
 
-    def search_ids(self, res_type: str, query: Any, limit: int) -> list[str]: ...
+    def search_ids(self, query: Query, limit: int) -> list[str]: ...
 
-    def search_page(
-        self, res_type: str, query: Any, *, count: int, offset: int
-    ) -> tuple[list[StoredVersion], int]: ...
+    def search(
+        self, query: Query, *, count: int, cursor: Cursor | None = None, total: bool = False
+    ) -> SearchPage:
+        """A page of `count` matches in the query's order, after or before `cursor`."""
+        ...
+
+    def included(
+        self,
+        rkeys: Sequence[int],
+        targets: Sequence[tuple[str, str]],
+        includes: Sequence[tuple[str, str, str | None, bool]],
+        limit: int,
+    ) -> list[tuple[int, StoredVersion]]:
+        """Resources that _include / _revinclude add to a page (at most `limit` + 1)."""
+        ...
 
     def bulk_write(
         self, resources: Iterable[dict[str, Any]], *, batch: int = 1000

@@ -59,6 +59,7 @@ _FIELDS = {
     "idx_quantity": "quantities",
     "idx_reference": "references",
     "idx_uri": "uris",
+    "idx_composite": "composites",
 }
 
 
@@ -79,6 +80,9 @@ def table_rows(res_type: str, rows: IndexRows) -> dict[str, list[tuple[Any, ...]
             out[table] = [(*r, _maybe_hash(f"{res_type}.{r[0]}", r[2] or r[3])) for r in values]
         elif table == "idx_uri":
             out[table] = [(*r, value_hash(f"{res_type}.{r[0]}", r[1])) for r in values]
+        elif table == "idx_composite":
+            # (code, first value, *rest) -> (code, hv, *rest): the first value is hashed.
+            out[table] = [(r[0], value_hash(f"{res_type}.{r[0]}", r[1]), *r[2:]) for r in values]
         else:
             out[table] = list(values)
     return out

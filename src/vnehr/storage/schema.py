@@ -7,6 +7,26 @@ search-parameter type holds rows of the current version only.
 
 from __future__ import annotations
 
+# Composite parameters (https://hl7.org/fhir/R4/search.html#composite): one row per element
+# the composite's expression reaches, with its components' values side by side. The first
+# component (a token, or a reference) is found by `hv`, its hash (index_hash.value_hash of
+# "Type.code" and the code or target id); the second and third are compared in place:
+# c2_low/c2_high (number, quantity, date bounds), c2_system/c2_code (token, quantity unit),
+# c2_text (string folded, quantity unit as written), c3_low/c3_high (a third, number).
+COMPOSITE_COLUMNS: tuple[str, ...] = (
+    "hv",
+    "c1_system",
+    "c1_code",
+    "c2_low",
+    "c2_high",
+    "c2_system",
+    "c2_code",
+    "c2_text",
+    "c3_low",
+    "c3_high",
+)
+
+
 # Index tables and their value columns, shared by both dialects and by the writers.
 # `hv` is value_hash("Type.code", value) of the exact-match types (search/index_hash.py).
 INDEX_TABLES: dict[str, tuple[str, ...]] = {
@@ -17,6 +37,7 @@ INDEX_TABLES: dict[str, tuple[str, ...]] = {
     "idx_quantity": ("value", "low", "high", "system", "code", "unit"),
     "idx_reference": ("target_type", "target_id", "url", "hv"),
     "idx_uri": ("uri", "hv"),
+    "idx_composite": COMPOSITE_COLUMNS,  # since 0002
 }
 
 _SQLITE_TYPES = {
@@ -57,6 +78,8 @@ def _index_tables(dialect: str) -> list[str]:
     key = "INTEGER" if dialect == "sqlite" else "BIGINT"
     out = []
     for table, columns in INDEX_TABLES.items():
+        if table not in _INDEX_LOOKUPS:
+            continue  # created by a later migration
         cols = []
         for c in columns:
             kind = _DATE_TYPES[dialect] if table == "idx_date" else types[c]
@@ -66,6 +89,39 @@ def _index_tables(dialect: str) -> list[str]:
         )
         out.append(f"CREATE INDEX {table}_rkey ON {table} (rkey)")
         out.append(f"CREATE INDEX {table}_lookup ON {table} ({', '.join(_INDEX_LOOKUPS[table])})")
+    return out
+
+
+def _search_migration(dialect: str) -> list[str]:
+    """0002: what the search compiler needs.
+
+    References are looked up by target id (so chains can join from the target's side) and
+    absolute urls by hash through a partial index; PostgreSQL compares the text columns
+    that prefix searches and sorting use byte-wise (COLLATE "C"), as SQLite does, so that
+    both backends give the same answers in the same order; the composite table.
+    """
+    key = "INTEGER" if dialect == "sqlite" else "BIGINT"
+    real = "REAL" if dialect == "sqlite" else "DOUBLE PRECISION"
+    kinds = {"hv": key, "c2_low": real, "c2_high": real, "c3_low": real, "c3_high": real}
+    columns = ", ".join(f"{c} {kinds.get(c, 'TEXT')}" for c in COMPOSITE_COLUMNS)
+    out = [
+        "DROP INDEX idx_reference_lookup",
+        "CREATE INDEX idx_reference_target ON idx_reference (target_id, sp)",
+        "CREATE INDEX idx_reference_url ON idx_reference (hv) WHERE url IS NOT NULL",
+        f"CREATE TABLE idx_composite (rkey {key} NOT NULL, sp INTEGER NOT NULL, {columns})",
+        "CREATE INDEX idx_composite_rkey ON idx_composite (rkey)",
+        "CREATE INDEX idx_composite_lookup ON idx_composite (hv)",
+    ]
+    if dialect == "postgresql":
+        for table, column in (
+            ("idx_string", "folded"),
+            ("idx_string", "exact"),
+            ("idx_token", "text"),
+            ("idx_token", "code"),
+            ("idx_uri", "uri"),
+            ("idx_reference", "target_id"),
+        ):
+            out.append(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT COLLATE "C"')
     return out
 
 
@@ -104,6 +160,7 @@ SQLITE_MIGRATIONS: list[tuple[str, list[str]]] = [
             *_index_tables("sqlite"),
         ],
     ),
+    ("0002_search", _search_migration("sqlite")),
 ]
 
 POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
@@ -143,4 +200,5 @@ POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
             *_index_tables("postgresql"),
         ],
     ),
+    ("0002_search", _search_migration("postgresql")),
 ]

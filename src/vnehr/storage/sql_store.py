@@ -15,16 +15,12 @@ from typing import Any, Protocol
 from vnehr.errors import Gone, InvalidRequest, NotFound
 from vnehr.fhir.ids import new_id
 from vnehr.fhir.instant import format_instant, now_micros
-from vnehr.storage.base import Current, HistoryPage, Indexer, StoredVersion
+from vnehr.search.compile.sql import Cursor as PageCursor
+from vnehr.search.compile.sql import SqlCompiler, after_condition, order_by
+from vnehr.search.ir import Query
+from vnehr.storage.base import Current, HistoryPage, Indexer, SearchPage, StoredVersion
 from vnehr.storage.prepared import PreparedResource, assemble, prepare
 from vnehr.storage.schema import INDEX_TABLES
-
-
-class SqlQuery(Protocol):
-    """A compiled search condition over the `resources` row aliased `r`."""
-
-    def to_sql(self, sp_id: Callable[[str, str], int | None]) -> tuple[str, list[Any]]: ...
-
 
 _RESOURCE_COLUMNS = ("rkey", "res_type", "res_id", "version", "last_updated", "deleted")
 _VERSION_COLUMNS = ("rkey", "version", "res_type", "last_updated", "deleted", "method", "content")
@@ -98,9 +94,10 @@ class SqlTransaction:
         self.flush()
         return self.store._vread_on(self.conn, res_type, res_id, version)
 
-    def search_ids(self, res_type: str, query: SqlQuery, limit: int) -> list[str]:
+    def search_ids(self, query: Query, limit: int) -> list[str]:
         self.flush()
-        return self.store._search_ids_on(self.conn, res_type, query, limit)
+        page = self.store._search_on(self.conn, query, count=limit, cursor=None, total=False)
+        return [v.res_id for v in page.versions]
 
     def current(self, res_type: str, res_id: str) -> Current | None:
         key = (res_type, res_id)
@@ -405,17 +402,6 @@ class SqlStore:
             raise Gone(f"{res_type}/{res_id} version {version} is a deletion")
         return found
 
-    def _search_ids_on(self, conn: Any, res_type: str, query: SqlQuery, limit: int) -> list[str]:
-        where, params = query.to_sql(self.sp_id_lookup(conn))
-        rows = conn.execute(
-            self.sql(
-                f"SELECT r.res_id FROM resources r WHERE r.res_type = ? AND r.deleted = ? "
-                f"AND ({where}) ORDER BY r.rkey LIMIT ?"
-            ),
-            (res_type, self.boolean(False), *params, limit),
-        ).fetchall()
-        return [row[0] for row in rows]
-
     def read(self, res_type: str, res_id: str) -> StoredVersion:
         with self.reader() as conn:
             return self._read_on(conn, res_type, res_id)
@@ -424,30 +410,147 @@ class SqlStore:
         with self.reader() as conn:
             return self._vread_on(conn, res_type, res_id, version)
 
-    def search_ids(self, res_type: str, query: SqlQuery, limit: int) -> list[str]:
-        with self.reader() as conn:
-            return self._search_ids_on(conn, res_type, query, limit)
+    # -- search (vnehr.search.compile turns the IR into SQL)
+    def compiler(self, conn: Any) -> SqlCompiler:
+        return SqlCompiler(
+            self.sp_id_lookup(conn), false=self.boolean(False), indexed_by=self.indexed_by
+        )
 
-    def search_page(
-        self, res_type: str, query: SqlQuery, *, count: int, offset: int
-    ) -> tuple[list[StoredVersion], int]:
+    def indexed_by(self, index: str) -> str:
+        """A hint naming the index a correlated probe must use ("" where the planner knows)."""
+        return ""
+
+    def _search_on(
+        self, conn: Any, query: Query, *, count: int, cursor: PageCursor | None, total: bool
+    ) -> SearchPage:
+        compiler = self.compiler(conn)
+        base, args = self._base_where(compiler, query)
+        total_found = None
+        if total:
+            row = conn.execute(
+                self.sql(f"SELECT COUNT(*) FROM resources r WHERE {base}"), args
+            ).fetchone()
+            total_found = int(row[0])
+        if count <= 0:
+            return SearchPage([], [], None, False, total_found)
+        types = query.res_types or self._all_types(conn)
+        sorts = [compiler.sort_value(k, types, "r") for k in query.sort]
+        descending = [k.descending for k in query.sort]
+        where, where_args = base, list(args)
+        backwards = cursor is not None and cursor.backwards
+        if cursor is not None:
+            cond, cond_args = after_condition(sorts, descending, cursor, "r.rkey")
+            where += f" AND {cond}"
+            where_args += cond_args
+        order = order_by([e for e, _ in sorts], descending, "r.rkey", backwards)
+        sort_select = "".join(f", {e}" for e, _ in sorts)
+        sort_args = [a for _, expr_args in sorts for a in expr_args]
+        order_args = [a for _, expr_args in sorts for a in expr_args for _ in (0, 1)]
+        rows = conn.execute(
+            self.sql(
+                "SELECT r.rkey, r.res_type, r.res_id, v.version, v.last_updated, v.deleted, "
+                f"v.method, v.content{sort_select} FROM resources r JOIN resource_versions v "
+                f"ON v.rkey = r.rkey AND v.version = r.version WHERE {where} "
+                f"ORDER BY {order} LIMIT ?"
+            ),
+            (*sort_args, *where_args, *order_args, count + 1),
+        ).fetchall()
+        more = len(rows) > count
+        rows = rows[:count]
+        if backwards:
+            rows.reverse()
+        versions = [self._version(row[3:8], row[1], row[2]) for row in rows]
+        keys = [(*row[8:], int(row[0])) for row in rows]
+        return SearchPage(versions, [int(row[0]) for row in rows], keys, more, total_found)
+
+    def _base_where(self, compiler: SqlCompiler, query: Query) -> tuple[str, list[Any]]:
+        parts = ["r.deleted = ?"]
+        args: list[Any] = [self.boolean(False)]
+        if len(query.res_types) == 1:
+            parts.append("r.res_type = ?")
+            args.append(query.res_types[0])
+        elif query.res_types:
+            parts.append(f"r.res_type IN ({', '.join('?' for _ in query.res_types)})")
+            args += list(query.res_types)
+        if query.where is not None:
+            sql, a = compiler.condition(query.where, "r")
+            parts.append(sql)
+            args += a
+        return " AND ".join(parts), args
+
+    def _all_types(self, conn: Any) -> list[str]:
+        return [row[0] for row in conn.execute("SELECT DISTINCT res_type FROM search_params")]
+
+    def search(
+        self, query: Query, *, count: int, cursor: PageCursor | None = None, total: bool = False
+    ) -> SearchPage:
         with self.reader() as conn:
-            where, params = query.to_sql(self.sp_id_lookup(conn))
-            base = (
-                "FROM resources r JOIN resource_versions v "
-                "ON v.rkey = r.rkey AND v.version = r.version "
-                f"WHERE r.res_type = ? AND r.deleted = ? AND ({where})"
-            )
-            args = (res_type, self.boolean(False), *params)
-            total = conn.execute(self.sql(f"SELECT COUNT(*) {base}"), args).fetchone()[0]
-            rows = conn.execute(
-                self.sql(
-                    "SELECT r.res_id, v.version, v.last_updated, v.deleted, v.method, v.content "
-                    f"{base} ORDER BY r.rkey LIMIT ? OFFSET ?"
-                ),
-                (*args, count, offset),
-            ).fetchall()
-        return [self._version(row[1:], res_type, row[0]) for row in rows], int(total)
+            return self._search_on(conn, query, count=count, cursor=cursor, total=total)
+
+    def search_ids(self, query: Query, limit: int) -> list[str]:
+        page = self.search(query, count=limit)
+        return [v.res_id for v in page.versions]
+
+    def included(
+        self,
+        rkeys: Sequence[int],
+        targets: Sequence[tuple[str, str]],
+        includes: Sequence[tuple[str, str, str | None, bool]],
+        limit: int,
+    ) -> list[tuple[int, StoredVersion]]:
+        """Resources that `_include`/`_revinclude` bring for a page.
+
+        `includes` are (source type, param code, target type or None, reverse); forward
+        ones follow references out of `rkeys`, reverse ones find resources of the source
+        type whose parameter points at one of `targets` (type, id).
+        """
+        out: dict[int, StoredVersion] = {}
+        select = (
+            "SELECT DISTINCT t.rkey, t.res_type, t.res_id, v.version, v.last_updated, "
+            "v.deleted, v.method, v.content FROM idx_reference x "
+        )
+        with self.reader() as conn:
+            lookup = self.sp_id_lookup(conn)
+            for source, code, target, reverse in includes:
+                sp = lookup(source, code)
+                if sp is None:
+                    continue
+                if not reverse:
+                    if not rkeys:
+                        continue
+                    marks = ", ".join("?" for _ in rkeys)
+                    sql = (
+                        select + "JOIN resources t ON t.res_type = x.target_type "
+                        "AND t.res_id = x.target_id JOIN resource_versions v "
+                        "ON v.rkey = t.rkey AND v.version = t.version "
+                        f"WHERE x.rkey IN ({marks}) AND x.sp = ? AND t.deleted = ?"
+                    )
+                    args: list[Any] = [*rkeys, sp, self.boolean(False)]
+                    if target:
+                        sql += " AND x.target_type = ?"
+                        args.append(target)
+                else:
+                    wanted = [(t, i) for t, i in targets if target is None or t == target]
+                    if not wanted:
+                        continue
+                    marks = ", ".join("?" for _ in wanted)
+                    sql = (
+                        select + "JOIN resources t ON t.rkey = x.rkey JOIN resource_versions v "
+                        "ON v.rkey = t.rkey AND v.version = t.version "
+                        f"WHERE x.target_id IN ({marks}) AND x.sp = ? AND t.res_type = ? "
+                        "AND t.deleted = ?"
+                    )
+                    args = [*(i for _, i in wanted), sp, source, self.boolean(False)]
+                    types = sorted({t for t, _ in wanted})
+                    sql += f" AND x.target_type IN ({', '.join('?' for _ in types)})"
+                    args += types
+                sql += " ORDER BY t.rkey LIMIT ?"
+                args.append(limit + 1)
+                for row in conn.execute(self.sql(sql), args).fetchall():
+                    out.setdefault(int(row[0]), self._version(row[3:8], row[1], row[2]))
+                    if len(out) > limit:
+                        break
+        return list(out.items())
 
     def history(
         self,

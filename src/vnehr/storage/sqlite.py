@@ -66,6 +66,11 @@ class SqliteStore(SqlStore):
     def executemany(self, conn: Any, statement: str, rows: list[Any]) -> None:
         conn.executemany(statement, rows)
 
+    def indexed_by(self, index: str) -> str:
+        # Probes of one resource's rows must use the rkey index: without statistics the
+        # planner may prefer the value index and scan every row of a common value.
+        return f" INDEXED BY {index}"
+
     def _allocate_keys(self, conn: Any, n: int) -> list[int]:
         # Inside the write lane nobody else inserts: count up from the highest key, read
         # afresh at the start of every transaction (another process may have written).

@@ -132,7 +132,7 @@ class Extractor:
         plan = self._plans.get(resource_type)
         if plan is None or plan.version != self.registry.version:
             plan = self._plan(resource_type)
-        rows = IndexRows([], [], [], [], [], [], [])
+        rows = IndexRows([], [], [], [], [], [], [], [])
         handlers = plan.handlers
         seen = 0  # the flags handlers returned
         twice = False  # a parameter with several entries may have rows from two of them

@@ -1,0 +1,376 @@
+"""Search IR -> one SQL statement over `resources r` (both backends, `?` placeholders).
+
+A row leaf becomes a condition on the resource: the most selective leaf of an AND drives
+(`r.rkey IN (SELECT x.rkey FROM idx_... x WHERE x.sp = ? AND ...)`, answered by the index
+table's lookup index); the others are probes of the rows of that resource
+(`EXISTS (... WHERE x.rkey = r.rkey ...)`, answered by the rkey index). Chains join the
+referenced resource, `_has` the referring ones. Sorting uses per-resource sort values
+(`MIN`/`MAX` of the rows of the sort parameter), missing values last, then `rkey`, so the
+order is total and paging cursors are exact.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vnehr.errors import InvalidRequest
+from vnehr.search import ir
+from vnehr.search.compile import composite, date, number, reference, string, token, uri
+
+SpId = Callable[[str, str], "int | None"]
+
+TABLES: dict[str, str] = {
+    "token": token.TABLE,
+    "string": string.TABLE,
+    "date": date.TABLE,
+    "number": number.TABLES["number"],
+    "quantity": number.TABLES["quantity"],
+    "reference": reference.TABLE,
+    "uri": uri.TABLE,
+    "composite": "idx_composite",
+}
+# The column a parameter type sorts by (ascending, descending).
+_SORT_COLUMNS: dict[str, tuple[str, str]] = {
+    "token": ("code", "code"),
+    "string": ("folded", "folded"),
+    "date": ("low", "high"),
+    "number": ("value", "value"),
+    "quantity": ("value", "value"),
+    "reference": ("target_id", "target_id"),
+    "uri": ("uri", "uri"),
+}
+
+
+def _row_condition(leaf: ir.Leaf, x: str) -> tuple[str, list[Any]]:
+    if isinstance(leaf, ir.TokenLeaf | ir.TokenTextLeaf):
+        return token.row_condition(leaf, x)
+    if isinstance(leaf, ir.StringLeaf):
+        return string.row_condition(leaf, x)
+    if isinstance(leaf, ir.DateLeaf):
+        return date.row_condition(leaf, x)
+    if isinstance(leaf, ir.NumberLeaf):
+        return number.row_condition(leaf, x)
+    if isinstance(leaf, ir.ReferenceLeaf):
+        return reference.row_condition(leaf, x)
+    if isinstance(leaf, ir.UriLeaf):
+        return uri.row_condition(leaf, x)
+    raise TypeError(f"not a row leaf: {leaf!r}")
+
+
+def _rank(node: ir.Node) -> int:
+    """How few resources a condition is expected to leave (lower: fewer): who drives."""
+    match node:
+        case ir.IdLeaf():
+            return 0
+        case ir.ReferenceLeaf() | ir.InList():
+            return 1
+        case ir.TokenLeaf(param=p, code=code) if code is not None:
+            return 2 if "identifier" in p.code else 4
+        case ir.StringLeaf(mode="exact") | ir.UriLeaf(mode="eq"):
+            return 2
+        case ir.Chain():
+            return 3
+        case ir.StringLeaf(mode="start"):
+            return 4
+        case ir.CompositeLeaf():
+            return 4
+        case ir.Has():
+            return 5
+        case ir.DateLeaf() | ir.NumberLeaf():
+            return 6
+        case ir.Or(items=items):
+            return max(_rank(i) for i in items) + 1
+        case ir.And(items=items):
+            return min(_rank(i) for i in items)
+        case _:
+            return 9
+
+
+def _drives(node: ir.Node) -> bool:
+    """Whether the node can drive: its rows are found by an index of the value."""
+    match node:
+        case ir.TokenLeaf(code=code):
+            return code is not None
+        case ir.StringLeaf(mode=mode):
+            return mode != "contains"
+        case ir.UriLeaf(mode=mode):
+            return mode != "above"
+        case ir.ReferenceLeaf() | ir.DateLeaf() | ir.NumberLeaf() | ir.IdLeaf():
+            return True
+        case ir.Chain() | ir.Has() | ir.InList() | ir.CompositeLeaf():
+            return True
+        case ir.Or(items=items):
+            return all(_drives(i) for i in items)
+        case ir.And(items=items):
+            return any(_drives(i) for i in items)
+        case _:
+            return False
+
+
+class SqlCompiler:
+    """Compiles IR nodes; `sp_id` gives the id of (type, code) or None if it has no rows."""
+
+    def __init__(
+        self, sp_id: SpId, *, false: Any, indexed_by: Callable[[str], str] | None = None
+    ) -> None:
+        self.sp_id = sp_id
+        self.false = false
+        self.indexed_by = indexed_by or (lambda index: "")
+        self._n = 0
+
+    def _alias(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    # -- conditions on a resource row aliased `r`
+    def condition(self, node: ir.Node, r: str, *, drive: bool = True) -> tuple[str, list[Any]]:
+        match node:
+            case ir.And(items=items):
+                ordered = sorted(items, key=_rank)
+                parts, args = [], []
+                driving = drive
+                for item in ordered:
+                    use = driving and _drives(item)
+                    sql, a = self.condition(item, r, drive=use)
+                    if use:
+                        driving = False
+                    parts.append(sql)
+                    args += a
+                return "(" + " AND ".join(parts) + ")", args
+            case ir.Or(items=items):
+                return self._or(items, r, drive)
+            case ir.Not(item=item):
+                sql, args = self.condition(item, r, drive=False)
+                return f"NOT {sql}", args
+            case ir.IdLeaf(ids=ids):
+                marks = ", ".join("?" for _ in ids)
+                return f"{r}.res_id IN ({marks})", list(ids)
+            case ir.LastUpdatedLeaf(prefix=prefix, low=low, high=high):
+                col = f"{r}.last_updated"
+                sql, args = date.range_condition(prefix, col, col, low, high)
+                return f"({sql})", args
+            case ir.TypeLeaf(types=types):
+                marks = ", ".join("?" for _ in types)
+                return f"{r}.res_type IN ({marks})", list(types)
+            case ir.Nothing():
+                return "1 = 0", []
+            case ir.Missing(param=p, missing=missing):
+                sp = self.sp_id(p.res_type, p.code)
+                if sp is None:
+                    return ("1 = 1" if missing else "1 = 0"), []
+                x = self._alias("x")
+                table = TABLES[p.type]
+                sql = (
+                    f"EXISTS (SELECT 1 FROM {table} {x}{self.indexed_by(table + '_rkey')} "
+                    f"WHERE {x}.rkey = {r}.rkey AND {x}.sp = ?)"
+                )
+                return (f"NOT {sql}" if missing else sql), [sp]
+            case ir.Chain():
+                return self._chain(node, r)
+            case ir.Has():
+                return self._has(node, r)
+            case ir.InList(list_id=list_id):
+                return self._in_list(list_id, r)
+            case ir.CompositeLeaf():
+                return self._rows([node], r, drive)
+            case _:
+                return self._rows([node], r, drive)
+
+    def _or(self, items: Sequence[ir.Node], r: str, drive: bool) -> tuple[str, list[Any]]:
+        # Leaves of one parameter: one look at its rows with the conditions ORed.
+        groups: dict[tuple[str, str, str], list[ir.Leaf]] = {}
+        others: list[ir.Node] = []
+        for item in items:
+            if isinstance(item, ir.ROW_LEAVES):
+                p = item.param
+                groups.setdefault((p.res_type, p.code, p.type), []).append(item)
+            else:
+                others.append(item)
+        parts, args = [], []
+        for leaves in groups.values():
+            sql, a = self._rows(leaves, r, drive and all(_drives(x) for x in leaves))
+            parts.append(sql)
+            args += a
+        for item in others:
+            sql, a = self.condition(item, r, drive=drive and _drives(item))
+            parts.append(sql)
+            args += a
+        return "(" + " OR ".join(parts) + ")", args
+
+    def _rows(self, leaves: Sequence[ir.Leaf], r: str, drive: bool) -> tuple[str, list[Any]]:
+        """Some row of the leaves' parameter satisfies one of the leaves."""
+        p = leaves[0].param
+        sp = self.sp_id(p.res_type, p.code)
+        if sp is None:
+            return "1 = 0", []
+        table = TABLES[p.type]
+        x = self._alias("x")
+        conds, args = [], []
+        for leaf in leaves:
+            if isinstance(leaf, ir.CompositeLeaf):
+                sql, a = self._composite_condition(leaf, x)
+            else:
+                sql, a = _row_condition(leaf, x)
+            conds.append(f"({sql})")
+            args += a
+        where = " OR ".join(conds)
+        if drive:
+            return (
+                f"{r}.rkey IN (SELECT {x}.rkey FROM {table} {x} WHERE {x}.sp = ? AND ({where}))",
+                [sp, *args],
+            )
+        return (
+            f"EXISTS (SELECT 1 FROM {table} {x}{self.indexed_by(table + '_rkey')} "
+            f"WHERE {x}.rkey = {r}.rkey AND {x}.sp = ? AND ({where}))",
+            [sp, *args],
+        )
+
+    def _composite_condition(self, leaf: ir.CompositeLeaf, x: str) -> tuple[str, list[Any]]:
+        return composite.row_condition(leaf, x)
+
+    def _chain(self, node: ir.Chain, r: str) -> tuple[str, list[Any]]:
+        p = node.param
+        sp = self.sp_id(p.res_type, p.code)
+        if sp is None:
+            return "1 = 0", []
+        x, t = self._alias("x"), self._alias("t")
+        inner, args = self.condition(node.inner, t)
+        return (
+            f"{r}.rkey IN (SELECT {x}.rkey FROM resources {t} JOIN idx_reference {x} "
+            f"ON {x}.target_id = {t}.res_id AND {x}.sp = ? AND {x}.target_type = {t}.res_type "
+            f"WHERE {t}.res_type = ? AND {t}.deleted = ? AND {inner})",
+            [sp, node.target_type, self.false, *args],
+        )
+
+    def _has(self, node: ir.Has, r: str) -> tuple[str, list[Any]]:
+        ref = node.ref
+        sp = self.sp_id(ref.res_type, ref.code)
+        if sp is None:
+            return "1 = 0", []
+        x, s = self._alias("x"), self._alias("s")
+        inner, args = self.condition(node.inner, s)
+        return (
+            f"{r}.res_id IN (SELECT {x}.target_id FROM resources {s} JOIN idx_reference {x} "
+            f"ON {x}.rkey = {s}.rkey AND {x}.sp = ? "
+            f"WHERE {s}.res_type = ? AND {s}.deleted = ? AND {x}.target_type = ? AND {inner})",
+            [sp, ref.res_type, self.false, node.res_type, *args],
+        )
+
+    def _in_list(self, list_id: str, r: str) -> tuple[str, list[Any]]:
+        sp = self.sp_id("List", "item")
+        if sp is None:
+            return "1 = 0", []
+        x, lst = self._alias("x"), self._alias("l")
+        return (
+            f"{r}.rkey IN (SELECT {lst}2.rkey FROM resources {lst} JOIN idx_reference {x} "
+            f"ON {x}.rkey = {lst}.rkey AND {x}.sp = ? JOIN resources {lst}2 "
+            f"ON {lst}2.res_type = {x}.target_type AND {lst}2.res_id = {x}.target_id "
+            f"WHERE {lst}.res_type = 'List' AND {lst}.res_id = ? AND {lst}.deleted = ?)",
+            [sp, list_id, self.false],
+        )
+
+    # -- sort values
+    def sort_value(
+        self, key: ir.SortKey, res_types: Sequence[str], r: str
+    ) -> tuple[str, list[Any]]:
+        if key.param is None:
+            return f"{r}.{key.column}", []
+        p = key.param
+        sps = [sp for t in res_types if (sp := self.sp_id(t, p.code)) is not None]
+        if not sps:
+            return "NULL", []
+        asc, desc = _SORT_COLUMNS[p.type]
+        column, agg = (desc, "MAX") if key.descending else (asc, "MIN")
+        x = self._alias("x")
+        table = TABLES[p.type]
+        marks = ", ".join("?" for _ in sps)
+        return (
+            f"(SELECT {agg}({x}.{column}) FROM {table} {x}{self.indexed_by(table + '_rkey')} "
+            f"WHERE {x}.rkey = {r}.rkey AND {x}.sp IN ({marks}))",
+            sps,
+        )
+
+
+# -- paging cursors: the sort values and rkey of a row, and the direction to go from it
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    values: tuple[Any, ...]  # the sort values of the row, then its rkey
+    backwards: bool  # page before the row (a `previous` link) instead of after it
+
+    def encode(self) -> str:
+        raw = json.dumps([("b" if self.backwards else "a"), *self.values], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str, keys: int) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = json.loads(raw)
+        if (
+            not isinstance(data, list)
+            or len(data) != keys + 2
+            or data[0] not in ("a", "b")
+            or not isinstance(data[-1], int)
+        ):
+            raise ValueError
+    except ValueError:
+        raise InvalidRequest(f"Invalid paging cursor {text!r}", ("_cursor",)) from None
+    return Cursor(tuple(data[1:]), data[0] == "b")
+
+
+def after_condition(
+    exprs: Sequence[tuple[str, list[Any]]],
+    descending: Sequence[bool],
+    cursor: Cursor,
+    rkey: str,
+) -> tuple[str, list[Any]]:
+    """Rows strictly after (or, backwards, before) the cursor's row in the sort order.
+
+    The order: each key ascending or descending with missing values last, then rkey
+    ascending. Backwards every comparison is reversed (missing values come first).
+    """
+    back = cursor.backwards
+    *values, last_rkey = cursor.values
+    ors: list[str] = []
+    args: list[Any] = []
+    prefix: list[str] = []
+    prefix_args: list[Any] = []
+    for (expr, expr_args), desc, value in zip(exprs, descending, values, strict=True):
+        greater = desc == back  # going forward on an ascending key: bigger values follow
+        op = ">" if greater else "<"
+        if value is None:
+            # Missing values sort last: nothing follows them on this key going forward;
+            # going backwards every present value comes before.
+            step = (f"{expr} IS NOT NULL", list(expr_args)) if back else None
+            equal = (f"{expr} IS NULL", list(expr_args))
+        else:
+            if back:
+                step = (f"{expr} {op} ?", [*expr_args, value])
+            else:
+                step = (f"({expr} {op} ? OR {expr} IS NULL)", [*expr_args, value, *expr_args])
+            equal = (f"{expr} = ?", [*expr_args, value])
+        if step is not None:
+            ors.append(" AND ".join([*prefix, step[0]]))
+            args += prefix_args + step[1]
+        prefix.append(equal[0])
+        prefix_args += equal[1]
+    ors.append(" AND ".join([*prefix, f"{rkey} {'<' if back else '>'} ?"]))
+    args += [*prefix_args, last_rkey]
+    return "(" + " OR ".join(f"({o})" for o in ors) + ")", args
+
+
+def order_by(exprs: Sequence[str], descending: Sequence[bool], rkey: str, backwards: bool) -> str:
+    parts = []
+    for expr, desc in zip(exprs, descending, strict=True):
+        nulls_first = backwards
+        direction = "DESC" if desc != backwards else "ASC"
+        parts.append(f"({expr} IS NULL) {'DESC' if nulls_first else 'ASC'}")
+        parts.append(f"{expr} {direction}")
+    parts.append(f"{rkey} {'DESC' if backwards else 'ASC'}")
+    return ", ".join(parts)
