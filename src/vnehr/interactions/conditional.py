@@ -11,8 +11,10 @@ from urllib.parse import parse_qsl
 
 from vnehr.errors import InvalidRequest, PreconditionFailed
 from vnehr.interactions.context import Context
+from vnehr.interactions.value_sets import expander
 from vnehr.search.ir import Query
 from vnehr.search.parse import RESULT_PARAMS
+from vnehr.search.passes import expand_value_sets
 from vnehr.search.query import Unknown, build_query
 from vnehr.storage.base import WriteTransaction
 
@@ -34,6 +36,7 @@ def parse_criteria(ctx: Context, res_type: str, pairs: list[tuple[str, str]]) ->
     if not criteria:
         raise InvalidRequest("Conditional interaction without search criteria")
     query = build_query(ctx.registry, (res_type,), criteria, Unknown(strict=True))
+    query = expand_value_sets(query, expander(ctx))
     return Criteria(res_type, query, tuple(criteria))
 
 

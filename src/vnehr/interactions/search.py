@@ -21,9 +21,11 @@ from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.history import page_size
 from vnehr.interactions.respond import check_type
 from vnehr.interactions.shaping import shape
+from vnehr.interactions.value_sets import expander
 from vnehr.search import ir
 from vnehr.search.compile.sql import Cursor, decode_cursor
 from vnehr.search.parse import UnknownParameter
+from vnehr.search.passes import expand_value_sets
 from vnehr.search.query import Unknown, build_query, compartments
 from vnehr.search.registry import SearchParamRegistry
 from vnehr.storage.base import SearchPage, StoredVersion
@@ -51,6 +53,7 @@ def search(
     if compartment is not None and not types:
         types = tuple(sorted({compartment[0], *compartments().get(compartment[0], {})}))
     query = build_query(ctx.registry, types, request.query, unknown, compartment)
+    query = expand_value_sets(query, expander(ctx))
     count = page_size(ctx, request)
     total_mode = request.param("_total")
     if total_mode is not None and total_mode not in _TOTALS:

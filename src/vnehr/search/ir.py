@@ -52,6 +52,15 @@ class TokenTextLeaf:
 
 
 @dataclass(frozen=True, slots=True)
+class InValueSet:
+    """`:in` (and, under Not, `:not-in`): a coding in the value set `url` (a canonical url or
+    `ValueSet/id`). passes.expand_value_sets replaces it by its codes before compiling."""
+
+    param: Param
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class StringLeaf:
     """`value` folded for `start` and `contains`, NFC for `exact`."""
 
@@ -208,6 +217,7 @@ Leaf = (
     | UriLeaf
     | Missing
     | CompositeLeaf
+    | InValueSet
 )
 Node = Leaf | IdLeaf | LastUpdatedLeaf | TypeLeaf | Nothing | And | Or | Not | Chain | Has | InList
 ROW_LEAVES = (

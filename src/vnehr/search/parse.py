@@ -151,6 +151,9 @@ class SearchParser:
             raise InvalidRequest(f"Search parameter '{name}' has an empty value", (name,))
         if param.type.value == "token" and modifier == "not":
             return ir.Not(_any([self._leaf(name, p, param, "", v) for v in values]))
+        if param.type.value == "token" and modifier in ("in", "not-in"):
+            found = _any([ir.InValueSet(p, unescape(v)) for v in values])
+            return ir.Not(found) if modifier == "not-in" else found
         return _any([self._leaf(name, p, param, modifier, v) for v in values])
 
     # -- leaves

@@ -372,8 +372,11 @@ def _copy(out: list[Any], made: list[Any], codes: tuple[str, ...]) -> None:
     size = len(made[0])
     for code in codes:
         if size == 4:  # tokens, references, numbers
-            for _, a, b, c in made:
-                out.append((code, a, b, c))
+            for made_code, a, b, c in made:
+                if ":" in made_code:  # a modifier's row: `identifier:of-type`
+                    out.append((code + made_code[made_code.index(":") :], a, b, c))
+                else:
+                    out.append((code, a, b, c))
         elif size == 3:  # strings, dates
             for _, a, b in made:
                 out.append((code, a, b))

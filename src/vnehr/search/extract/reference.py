@@ -2,8 +2,9 @@
 
 `Patient/123` (and `Patient/123/_history/2`) gives type and id; an absolute URL or a canonical
 (`|version` dropped) gives the url. Contained (`#x`) references and `urn:` references, which
-the transaction layer rewrites before indexing, give nothing; nor do references made of an
-identifier or a display only.
+the transaction layer rewrites before indexing, give nothing; nor does a display alone. A
+Reference.identifier gives a token row of `<code>:identifier` (system, value), what the
+`:identifier` modifier searches.
 """
 
 from __future__ import annotations
@@ -51,6 +52,15 @@ def _parse(reference: str) -> Parsed | None:
         if kind[:1].isupper() and kind.isalpha():
             return kind, parts[1], None
     return None
+
+
+def identifier_row(code: str, reference: dict[str, Any], rows: IndexRows) -> None:
+    """`<code>:identifier`: a token row (system, value) of Reference.identifier."""
+    identifier = reference.get("identifier")
+    if type(identifier) is dict and type(identifier.get("value")) is str:
+        rows.tokens.append(
+            (f"{code}:identifier", identifier.get("system"), identifier["value"], None)
+        )
 
 
 def reference_type(node: Any) -> str | None:
@@ -103,6 +113,8 @@ def add_rows_for(targets: frozenset[str] | None) -> Callable[[str, Any, IndexRow
             values = values[0]
         if type(values) is dict:
             reference = values.get("reference")
+            if "identifier" in values:
+                identifier_row(code, values, rows)
             if type(reference) is str:
                 parsed = PARSED.get(reference) or parse(reference)
                 if parsed is not None and parsed is not UNINDEXED:
@@ -154,6 +166,8 @@ def fan_out(
                 for code, target in entries:
                     if target is None or target == to:
                         out.append((code, kind, id_, url))
+                        if "identifier" in value:
+                            identifier_row(code, value, rows)
                 return flags
         return otherwise(value, rows)
 

@@ -2,7 +2,9 @@
 
 Each row holds the folded form (lower case, no accents, đ -> d: what the default search and
 `:contains` match) and the exact NFC form (`:exact`). A HumanName or an Address gives one row
-per part, as HAPI does: `Nguyễn Văn Đức` is found by `name=nguyen`, `name=van`, `name=duc`.
+per part, as HAPI does: `Nguyễn Văn Đức` is found by `name=nguyen`, `name=van`, `name=duc`;
+a HumanName also gives its whole name (family then given) and its given names together, so
+that `name=nguyen van duc` finds it even when the name has no `text`.
 """
 
 from __future__ import annotations
@@ -103,6 +105,22 @@ def clear_caches() -> None:
     _TAILS.clear()
 
 
+def _whole_name(code: str, name: dict[str, Any], out: list[Any]) -> None:
+    """A HumanName's whole name in Vietnamese order (family, then given names) and its given
+    names together, so that `name=nguyen van duc` and `name=van duc` find `Nguyễn Văn Đức`
+    written as parts."""
+    family, given = name.get("family"), name.get("given")
+    if type(given) is not list:
+        return
+    parts = [g for g in given if type(g) is str and g]
+    if len(parts) > 1:
+        whole = " ".join(parts)
+        out.append((code, *(_TAILS.get(whole) or tail(whole))))
+    if type(family) is str and family and parts:
+        whole = " ".join((family, *parts))
+        out.append((code, *(_TAILS.get(whole) or tail(whole))))
+
+
 def add_rows(code: str, values: Any, rows: IndexRows) -> int:
     """Rows of `values`: a list of values, or one value as found in the resource.
 
@@ -126,6 +144,7 @@ def add_rows(code: str, values: Any, rows: IndexRows) -> int:
         out = rows.strings
         start = len(out)
         tails = _TAILS
+        _whole_name(code, values, out)
         for key, part in values.items():
             if key not in _PARTS:
                 continue

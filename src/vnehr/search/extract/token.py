@@ -2,8 +2,9 @@
 
 Coding: (system, code, folded display). CodeableConcept: each coding, and its text as a row
 of its own with only the folded text (what `:text` searches). Identifier: (system, value,
-folded type.text). ContactPoint: (system, value), so `phone|0912...` matches. code, id,
-string, uri and boolean primitives: the code alone.
+folded type.text), and per type coding a row of `<code>:of-type` (type system, "type
+code|value") for the `:of-type` modifier. ContactPoint: (system, value), so `phone|0912...`
+matches. code, id, string, uri and boolean primitives: the code alone.
 """
 
 from __future__ import annotations
@@ -91,8 +92,19 @@ def _identifier(code: str, value: dict[str, Any], out: list[TokenRow]) -> None:
         out.append((code, system, token, None))
         return
     id_type = value.get("type")
-    text = id_type.get("text") if type(id_type) is dict else None
+    if type(id_type) is not dict:
+        out.append((code, system, token, None))
+        return
+    text = id_type.get("text")
     out.append((code, system, token, folded(text) if type(text) is str and text else None))
+    codings = id_type.get("coding")
+    if type(codings) is list:
+        # `:of-type` (system|code|value of the identifier's type and its value): a row of
+        # the parameter `<code>:of-type`, its code being "type code|value".
+        of_type = f"{code}:of-type"
+        for coding in codings:
+            if type(coding) is dict and type(coding.get("code")) is str:
+                out.append((of_type, coding.get("system"), f"{coding['code']}|{token}", None))
 
 
 def _coding(code: str, coding: dict[str, Any], out: list[TokenRow]) -> None:
