@@ -20,7 +20,12 @@ def test_it_lists_every_resource_type_and_what_works(client: TestClient) -> None
     codes = {i["code"] for i in patient["interaction"]}
     assert {"read", "vread", "update", "patch", "delete", "create", "history-instance"} <= codes
     assert any(p["name"] == "identifier" for p in patient["searchParam"])
-    assert {i["code"] for i in rest["interaction"]} >= {"transaction", "batch"}
+    assert {i["code"] for i in rest["interaction"]} >= {"transaction", "batch", "search-system"}
+    assert "Observation:subject" in patient["searchRevInclude"]
+    observation = next(res for res in rest["resource"] if res["type"] == "Observation")
+    assert "Observation:subject" in observation["searchInclude"]
+    assert any(p["name"] == "code-value-quantity" for p in observation["searchParam"])
+    assert "http://hl7.org/fhir/CompartmentDefinition/patient" in rest["compartment"]
     assert any(op["name"] == "validate" for op in rest["operation"])
 
 

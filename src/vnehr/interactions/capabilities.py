@@ -11,6 +11,7 @@ from vnehr.fhir.definitions import resource_types
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.operations.registry import OperationRegistry
+from vnehr.search.query import compartments
 
 _INTERACTIONS = [
     "read",
@@ -23,20 +24,31 @@ _INTERACTIONS = [
     "create",
     "search-type",
 ]
-# The first slice of search: these parameter types are searchable today.
-_SEARCHABLE_TYPES = {"token", "string", "reference", "date", "uri", "number", "quantity"}
+# Every parameter type but `special` (near) is searchable (vnehr.search).
+_SEARCHABLE_TYPES = {
+    "token",
+    "string",
+    "reference",
+    "date",
+    "uri",
+    "number",
+    "quantity",
+    "composite",
+}
 
 
 def capability_statement(
     ctx: Context, base_url: str, operations: OperationRegistry
 ) -> dict[str, Any]:
     resources = []
+    revincludes = _revincludes(ctx)
     for res_type in sorted(resource_types()):
         params = [
             {"name": p.code, "definition": p.url, "type": p.type}
             for p in ctx.registry.for_type(res_type).values()
             if p.type in _SEARCHABLE_TYPES and p.url
         ]
+        references = sorted(p["name"] for p in params if p["type"] == "reference")
         ops = [
             {"name": op.code, "definition": op.definition}
             for op in operations.all()
@@ -54,8 +66,12 @@ def capability_statement(
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "referencePolicy": ["literal", "logical"],
+            "searchInclude": ["*", *(f"{res_type}:{code}" for code in references)],
             "searchParam": params,
         }
+        revinclude = sorted(f"{source}:{code}" for source, code in revincludes.get(res_type, ()))
+        if revinclude:
+            entry["searchRevInclude"] = revinclude
         if ops:
             entry["operation"] = ops
         resources.append(entry)
@@ -82,6 +98,11 @@ def capability_statement(
                     {"code": "transaction"},
                     {"code": "batch"},
                     {"code": "history-system"},
+                    {"code": "search-system"},
+                ],
+                "compartment": [
+                    f"http://hl7.org/fhir/CompartmentDefinition/{kind.lower()}"
+                    for kind in sorted(compartments())
                 ],
                 "operation": [
                     {"name": op.code, "definition": op.definition}
@@ -91,6 +112,17 @@ def capability_statement(
             }
         ],
     }
+
+
+def _revincludes(ctx: Context) -> dict[str, list[tuple[str, str]]]:
+    """Target type -> the (source type, reference parameter) pairs that can point at it."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for source in sorted(resource_types()):
+        for code, param in ctx.registry.for_type(source).items():
+            if param.type == "reference":
+                for target in param.targets:
+                    out.setdefault(target, []).append((source, code))
+    return out
 
 
 def capabilities(
