@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from vnehr.fhir.validation import validate
 from vnehr.interactions.context import Context
 from vnehr.router import Router
+from vnehr.search.custom import CustomParameters, TrackedStore
 from vnehr.search.extract import Extractor
-from vnehr.search.registry import default_registry
+from vnehr.search.registry import r4_registry
 from vnehr.settings import Settings
 from vnehr.storage import open_store
 from vnehr.storage.base import Store
@@ -18,22 +19,33 @@ from vnehr.storage.base import Store
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    """A wired vnehr: settings, store and router (no HTTP)."""
+    """A wired vnehr: settings, store and router (no HTTP); the custom search parameters."""
 
     settings: Settings
     store: Store
     router: Router
+    search_parameters: CustomParameters
 
     def close(self) -> None:
         self.store.close()
 
 
 def create_server(settings: Settings) -> Server:
-    registry = default_registry()
+    # The server's own registry: custom SearchParameters change it (search/custom.py), and
+    # another server in the same process must not see them. The extractor indexing writes
+    # and the router's searches share it.
+    registry = r4_registry()
     extractor = Extractor(registry)
-    store = open_store(settings, extractor.extract)
+    inner = open_store(settings, extractor.extract)
+    params = CustomParameters(registry, inner)
+    try:
+        params.refresh()  # the SearchParameters already stored
+    except BaseException:
+        inner.close()
+        raise
+    store = TrackedStore(inner, params)
     ctx = Context(store=store, settings=settings, registry=registry, validator=validate)
-    return Server(settings, store, Router(ctx))
+    return Server(settings, store, Router(ctx), params)
 
 
 def create_app(settings: Settings) -> FastAPI:

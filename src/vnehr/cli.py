@@ -1,4 +1,4 @@
-"""The `vnehr` command line: serve, migrate, load, demo (documented in docs/cli.md)."""
+"""The `vnehr` command line: serve, migrate, load, demo, reindex (documented in docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -154,6 +154,51 @@ def demo(patients: int, seed: int, database: str | None) -> None:
     _summary(counts, errors)
     if errors:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="TYPE",
+    help="Only resources of this type (repeatable) [every type].",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1000,
+    help="Resources per database transaction [1000].",
+)
+def reindex(database: str | None, types: tuple[str, ...], batch: int) -> None:
+    """Recompute the search index of the stored resources with the current search parameters."""
+    from vnehr.app import create_server
+    from vnehr.fhir.definitions import resource_types
+
+    unknown = [t for t in types if t not in resource_types()]
+    if unknown:
+        raise click.UsageError(f"Unknown resource type: {', '.join(unknown)}")
+    selected = tuple(dict.fromkeys(types))
+    server = create_server(_settings(database))
+    try:
+        custom = server.search_parameters.urls()
+        click.echo(
+            f"search parameters: R4 and {len(custom)} custom"
+            + (f" ({', '.join(sorted(custom.values()))})" if custom else ""),
+            err=True,
+        )
+        total = sum(server.store.count(t) for t in selected) if selected else server.store.count()
+        counts: Counter[str] = Counter()
+        with click.progressbar(length=total, label="reindexing", file=sys.stderr) as bar:
+            for done in server.store.reindex(selected, batch=batch):
+                counts.update(done)
+                bar.update(sum(done.values()))
+    finally:
+        server.close()
+    click.echo(f"reindexed {sum(counts.values())} resources")
+    for res_type, n in sorted(counts.items()):
+        click.echo(f"  {res_type:<28} {n:>8}")
 
 
 def _load_demo(server: Any, *, patients: int, seed: int) -> tuple[Counter[str], list[str]]:

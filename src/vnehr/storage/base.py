@@ -164,6 +164,14 @@ class Store(Protocol):
         """Create-or-update many resources in large transactions (bulk load)."""
         ...
 
+    def reindex(
+        self, res_types: Sequence[str] = (), *, batch: int = 1000
+    ) -> Iterator[dict[str, int]]:
+        """Recompute the index rows of every current resource (of `res_types`, or of every
+        type) with the store's indexer, `batch` resources per transaction, keeping their
+        versions; yields the resources done per type after each batch commits."""
+        ...
+
     def count(self, res_type: str | None = None) -> int: ...
 
     def close(self) -> None: ...

@@ -12,14 +12,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from vnehr.errors import Gone, InvalidRequest, NotFound
+from vnehr.errors import Conflict, Gone, InvalidRequest, NotFound
+from vnehr.fhir import json as fhir_json
 from vnehr.fhir.ids import new_id
 from vnehr.fhir.instant import format_instant, now_micros
 from vnehr.search.compile.sql import Cursor as PageCursor
 from vnehr.search.compile.sql import SqlCompiler, after_condition, order_by
 from vnehr.search.ir import Query
 from vnehr.storage.base import Current, HistoryPage, Indexer, SearchPage, StoredVersion
-from vnehr.storage.prepared import PreparedResource, assemble, prepare
+from vnehr.storage.prepared import PreparedResource, assemble, prepare, table_rows
 from vnehr.storage.schema import INDEX_TABLES
 
 _RESOURCE_COLUMNS = ("rkey", "res_type", "res_id", "version", "last_updated", "deleted")
@@ -225,6 +226,52 @@ class SqlTransaction:
                 [(rkey, sp, *row[1:]) for sp, row in zip(sps, values, strict=True)]
             )
 
+    def reindex(
+        self, after: int, limit: int, res_types: Sequence[str] = ()
+    ) -> tuple[dict[str, int], int | None]:
+        """Recompute, with the store's indexer, the index rows of the first `limit` current
+        resources (of `res_types`, or of every type) whose rkey is above `after`, keeping
+        their versions; (resources done per type, the last rkey done or None if none was)."""
+        store = self.store
+        self.flush()
+        where = "rkey > ? AND deleted = ?"
+        args: list[Any] = [after, store.boolean(False)]
+        if res_types:
+            where += f" AND res_type IN ({', '.join('?' for _ in res_types)})"
+            args += list(res_types)
+        # Locked (PostgreSQL): a concurrent write of one of them waits, then replaces our rows.
+        rkeys = [
+            int(row[0])
+            for row in self.conn.execute(
+                store.sql(
+                    f"SELECT rkey FROM resources WHERE {where} ORDER BY rkey LIMIT ?"
+                    + store.lock_rows
+                ),
+                (*args, limit),
+            ).fetchall()
+        ]
+        if not rkeys:
+            return {}, None
+        rows = []
+        for start in range(0, len(rkeys), 500):
+            chunk = rkeys[start : start + 500]
+            rows += self.conn.execute(
+                store.sql(
+                    "SELECT r.rkey, r.res_type, v.content FROM resources r "
+                    "JOIN resource_versions v ON v.rkey = r.rkey AND v.version = r.version "
+                    f"WHERE r.rkey IN ({', '.join('?' for _ in chunk)})"
+                ),
+                chunk,
+            ).fetchall()
+        done: dict[str, int] = {}
+        for rkey, res_type, content in rows:
+            resource = fhir_json.loads(store.content_bytes(content) or b"{}")
+            self._stale.append((int(rkey),))
+            self._add_index_rows(res_type, int(rkey), table_rows(res_type, store.indexer(resource)))
+            done[res_type] = done.get(res_type, 0) + 1
+        self.flush()
+        return done, rkeys[-1]
+
     def flush(self) -> None:
         store = self.store
         conn = self.conn
@@ -426,7 +473,9 @@ class SqlStore:
         compiler = self.compiler(conn)
         base, args = self._base_where(compiler, query)
         total_found = None
-        if total:
+        # `_count=0` is `_summary=count` (https://hl7.org/fhir/R4/search.html#count): no
+        # entries, the number of matches.
+        if total or count <= 0:
             row = conn.execute(
                 self.sql(f"SELECT COUNT(*) FROM resources r WHERE {base}"), args
             ).fetchone()
@@ -445,7 +494,7 @@ class SqlStore:
         order = order_by([e for e, _ in sorts], descending, "r.rkey", backwards)
         sort_select = "".join(f", {e}" for e, _ in sorts)
         sort_args = [a for _, expr_args in sorts for a in expr_args]
-        order_args = [a for _, expr_args in sorts for a in expr_args for _ in (0, 1)]
+        order_args = [a for _, expr_args in sorts for a in (*expr_args, *expr_args)]
         rows = conn.execute(
             self.sql(
                 "SELECT r.rkey, r.res_type, r.res_id, v.version, v.last_updated, v.deleted, "
@@ -627,6 +676,27 @@ class SqlStore:
 
     def transaction(self) -> AbstractContextManager[SqlTransaction]:
         raise NotImplementedError
+
+    def reindex(
+        self, res_types: Sequence[str] = (), *, batch: int = 1000
+    ) -> Iterator[dict[str, int]]:
+        """Recompute the index rows of every current resource (of `res_types`) with the
+        indexer, in rkey order, one transaction of `batch` resources at a time; yields the
+        resources done per type after each batch commits. New versions are not made."""
+        after = 0
+        while True:
+            for attempt in range(3):
+                try:
+                    with self.transaction() as txn:
+                        done, last = txn.reindex(after, batch, res_types)
+                    break
+                except Conflict:  # a deadlock with a concurrent writer: nothing was written
+                    if attempt == 2:
+                        raise
+            if last is None:
+                return
+            after = last
+            yield done
 
     def bulk_write(
         self, resources: Iterable[dict[str, Any]], *, batch: int = 1000

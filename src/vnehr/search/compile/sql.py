@@ -264,11 +264,11 @@ class SqlCompiler:
         sp = self.sp_id("List", "item")
         if sp is None:
             return "1 = 0", []
-        x, lst = self._alias("x"), self._alias("l")
+        x, lst, item = self._alias("x"), self._alias("l"), self._alias("i")
         return (
-            f"{r}.rkey IN (SELECT {lst}2.rkey FROM resources {lst} JOIN idx_reference {x} "
-            f"ON {x}.rkey = {lst}.rkey AND {x}.sp = ? JOIN resources {lst}2 "
-            f"ON {lst}2.res_type = {x}.target_type AND {lst}2.res_id = {x}.target_id "
+            f"{r}.rkey IN (SELECT {item}.rkey FROM resources {lst} JOIN idx_reference {x} "
+            f"ON {x}.rkey = {lst}.rkey AND {x}.sp = ? JOIN resources {item} "
+            f"ON {item}.res_type = {x}.target_type AND {item}.res_id = {x}.target_id "
             f"WHERE {lst}.res_type = 'List' AND {lst}.res_id = ? AND {lst}.deleted = ?)",
             [sp, list_id, self.false],
         )
