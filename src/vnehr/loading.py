@@ -22,6 +22,7 @@ from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
 from vnehr.fhir.ids import is_valid_id, new_id
 from vnehr.interactions.exchange import FhirRequest
+from vnehr.search.registry import SearchParam
 from vnehr.storage.prepared import PreparedResource, prepare
 
 if TYPE_CHECKING:
@@ -51,14 +52,22 @@ def _warm_up() -> bool:
 _TOOLS: dict[str, Any] = {}
 
 
-def _worker_tools() -> tuple[Callable[[dict[str, Any]], list[Any]], Callable[..., Any]]:
-    if not _TOOLS:
+def _worker_tools(
+    custom: tuple[SearchParam, ...] = (),
+) -> tuple[Callable[[dict[str, Any]], list[Any]], Callable[..., Any]]:
+    """The validator and the extractor of a worker: the R4 parameters plus `custom` (the
+    server's custom SearchParameters), rebuilt when those change."""
+    if not _TOOLS or _TOOLS["custom"] != custom:
         from vnehr.fhir.validation import validate
         from vnehr.search.extract import Extractor
-        from vnehr.search.registry import default_registry
+        from vnehr.search.registry import default_registry, r4_registry
 
+        registry = default_registry() if not custom else r4_registry()
+        for param in custom:
+            registry.add_param(param)
         _TOOLS["validate"] = validate
-        _TOOLS["extract"] = Extractor(default_registry()).extract
+        _TOOLS["extract"] = Extractor(registry).extract
+        _TOOLS["custom"] = custom
     return _TOOLS["validate"], _TOOLS["extract"]
 
 
@@ -108,10 +117,12 @@ def _blocks(path: Path, progress: Callable[[int], None] | None) -> Iterator[Bloc
             line += whole.count(b"\n")
 
 
-def prepare_lines(chunk: Chunk, origin: str, check: bool) -> list[tuple[int, Any]]:
+def prepare_lines(
+    chunk: Chunk, origin: str, check: bool, custom: tuple[SearchParam, ...] = ()
+) -> list[tuple[int, Any]]:
     """Parse, check, validate and prepare each line: (line, PreparedResource or error text)."""
     lines = chunk.lines() if isinstance(chunk, Block) else chunk
-    validate, extract = _worker_tools()
+    validate, extract = _worker_tools(custom)
     types = resource_types()
     out: list[tuple[int, Any]] = []
     for number, raw in lines:
@@ -216,18 +227,25 @@ class Loader:
     def _prepared(self, chunks: Iterator[Chunk], origin: str) -> Iterator[tuple[int, Any]]:
         """Prepared resources (or errors) in input order, from the workers when there are."""
         check = self.server.router.ctx.settings.validate
+        custom = self._custom_parameters()
         if self.executor is None:
             for chunk in chunks:
-                yield from prepare_lines(chunk, origin, check)
+                yield from prepare_lines(chunk, origin, check, custom)
             return
         pending: deque[Future[list[tuple[int, Any]]]] = deque()
         depth = 4 * max(1, getattr(self.executor, "_max_workers", 1))
         for chunk in chunks:
-            pending.append(self.executor.submit(prepare_lines, chunk, origin, check))
+            pending.append(self.executor.submit(prepare_lines, chunk, origin, check, custom))
             if len(pending) >= depth:
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+
+    def _custom_parameters(self) -> tuple[SearchParam, ...]:
+        """The server's custom SearchParameters in use, for the preparing workers."""
+        registry = self.server.router.ctx.registry
+        found = (registry.by_url(url) for url in self.server.search_parameters.urls().values())
+        return tuple(sorted((p for p in found if p is not None), key=lambda p: p.url))
 
     def _write(self, chunks: Iterator[Chunk], origin: str) -> None:
         batch: list[PreparedResource] = []

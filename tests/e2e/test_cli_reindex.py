@@ -81,3 +81,20 @@ def test_reindex_rejects_an_unknown_type(database_url: str) -> None:
     result = _vnehr("reindex", "--database", database_url, "--type", "Patients")
     assert result.returncode == 2
     assert "Unknown resource type: Patients" in result.stderr
+
+
+def test_vnehr_load_indexes_ndjson_with_the_custom_parameters(
+    database_url: str, tmp_path: Path
+) -> None:
+    _handle(database_url, "POST", "SearchParameter", resource=district_param())
+    lines = [
+        {**patient_in("Ba Đình"), "id": "p1"},
+        {**patient_in("Hoàn Kiếm", "001185099999"), "id": "p2"},
+    ]
+    data = tmp_path / "patients.ndjson"
+    data.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in lines), "utf-8")
+    for workers in ("0", "2"):  # in this process, and in worker processes
+        result = _vnehr("load", str(data), "--database", database_url, "--workers", workers)
+        assert result.returncode == 0, result.stderr
+        assert _district(database_url, "Ba Đình") == {"p1"}
+        assert _district(database_url, "Hoàn Kiếm") == {"p2"}

@@ -123,6 +123,13 @@ class SearchParamRegistry:
             self.version += 1
         return param
 
+    def add_param(self, param: SearchParam) -> None:
+        """Register a parameter made elsewhere (a worker process rebuilding a registry)."""
+        with self._lock:
+            self._register(param)
+            self._merged.clear()
+            self.version += 1
+
     def remove(self, url: str) -> bool:
         """Forget the parameter with this url (a deleted SearchParameter); False if unknown."""
         with self._lock:
