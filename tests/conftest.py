@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from vnehr.app import Server, create_app, create_server
 from vnehr.settings import Settings
+from vnehr.storage.schema import INDEX_TABLES
 
 PG_URL = os.environ.get("VNEHR_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -51,10 +52,8 @@ def _truncate(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('resources')").fetchone()
         if exists and exists[0]:
-            conn.execute(
-                "TRUNCATE resources, resource_versions, idx_token, idx_string, idx_date, "
-                "idx_number, idx_quantity, idx_reference, idx_uri RESTART IDENTITY"
-            )
+            tables = ", ".join(("resources", "resource_versions", *INDEX_TABLES))
+            conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -158,7 +158,7 @@ def test_an_observation_gives_code_quantity_and_whole_month_date_rows(extractor)
     assert of(rows.tokens, "status") == [(None, "final", None)]
 
 
-def test_an_observation_component_value_is_indexed_but_composites_are_not(extractor):
+def test_an_observation_component_value_is_indexed_in_its_own_tables(extractor):
     pressure = {
         "resourceType": "Observation",
         "status": "final",
@@ -175,7 +175,9 @@ def test_an_observation_component_value_is_indexed_but_composites_are_not(extrac
         (120.0, 119.5, 120.5, UCUM, "mm[Hg]", "mmHg")
     ]
     assert of(rows.tokens, "component-code") == [(LOINC, "8480-6", None)]
+    # The composite pairing the two has rows of its own, not quantity rows.
     assert not [r for r in rows.quantities if r[0] == "component-code-value-quantity"]
+    assert [r for r in rows.composites if r[0] == "component-code-value-quantity"]
 
 
 def test_a_choice_element_is_found_under_any_of_its_types(extractor):

@@ -14,6 +14,9 @@ either from one converter call, which drops the repeats among the few rows it ma
 when there may be some among many (`repeats.unique_tail`), or from two entries of one
 parameter (a union, a choice element's names): the plan gives each such parameter a bit,
 which its handlers return. A list is deduplicated only when either may have happened.
+
+Composite parameters pair values of one element: extract/composite.py makes their rows from
+the whole resource, after the keys.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from operator import attrgetter
 from typing import Any
 
 from vnehr.errors import InvalidResource
-from vnehr.search.extract import date, number, quantity, reference, string, token, uri
+from vnehr.search.extract import composite, date, number, quantity, reference, string, token, uri
 from vnehr.search.extract.paths import Path, PathCompiler, PathError, Walker
 from vnehr.search.index_rows import IndexRows
 from vnehr.search.registry import ParamType, SearchParamRegistry, default_registry
@@ -86,7 +89,7 @@ class CompileStats:
     native: int = 0  # every union member compiled to Python
     fallback: int = 0  # at least one member evaluated by fhirpathpy
     failed: int = 0  # not compilable at all: the parameter has no rows
-    skipped: int = 0  # composite, special, no expression, or kept as a column
+    skipped: int = 0  # special, no expression, or kept as a column
     fallback_expressions: tuple[str, ...] = ()
 
     def __add__(self, other: CompileStats) -> CompileStats:
@@ -107,6 +110,7 @@ class _Plan:
     whole: list[tuple[Walker, Converter, str, int]] = field(default_factory=list)
     stats: CompileStats = CompileStats()
     handlers: dict[str, Handler] = field(default_factory=dict)
+    composites: composite.CompositeRows | None = None
 
 
 class Extractor:
@@ -153,6 +157,8 @@ class Extractor:
                     if flags & seen >= _SEVERAL:
                         twice = True
                     seen |= flags
+        if plan.composites is not None:
+            plan.composites.add_rows(resource, rows)
         if twice:
             _dedupe(rows, _LIST_BITS)
         elif seen & _LIST_BITS:
@@ -182,7 +188,26 @@ class Extractor:
             native = fallback = failed = skipped = 0
             fallbacks: list[str] = []
             whole: list[tuple[Walker, Converter, str]] = []
+            composites: list[composite.Composite] = []
             for code, param in self.registry.for_type(resource_type).items():
+                if param.type is ParamType.COMPOSITE and param.expression is not None:
+                    try:
+                        compiled = composite.compile_composite(
+                            param, resource_type, self.registry, self._compile
+                        )
+                    except PathError as exc:
+                        log.warning(
+                            "Search parameter %s.%s not indexed: %s", resource_type, code, exc
+                        )
+                        failed += 1
+                        continue
+                    composites.append(compiled)
+                    if compiled.native:
+                        native += 1
+                    else:
+                        fallback += 1
+                        fallbacks.append(f"{resource_type}.{code}: {param.expression}")
+                    continue
                 convert = CONVERTERS.get(param.type)
                 if convert is None or param.expression is None or code in self._columns:
                     skipped += 1
@@ -214,6 +239,8 @@ class Extractor:
             bits = {code: _SEVERAL << i for i, code in enumerate(several)}
             plan.whole = [(walk, convert, code, bits.get(code, 0)) for walk, convert, code in whole]
             plan.handlers = {key: _handler(entries, bits) for key, entries in plan.by_key.items()}
+            if composites:
+                plan.composites = composite.CompositeRows(composites)
             self._plans[resource_type] = plan
             return plan
 
