@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.people import lan
+from tests.people import LOINC, lan
 from vnehr.app import create_app, create_server
 from vnehr.settings import Settings
 
@@ -351,3 +351,58 @@ def test_another_process_on_the_same_database_picks_it_up(
         second.get("/fhir/Patient")  # the search polls
         r = second.get("/fhir/Patient", params={"district": "x"}, headers=STRICT)
         assert r.status_code == 400
+
+
+def test_a_custom_composite_pairs_values_of_one_element(client: TestClient) -> None:
+    # Observation.component pairs: a component's code with its interpretation, e.g. the
+    # systolic pressure flagged high.
+    code = "http://hl7.org/fhir/SearchParameter/clinical-code"
+    flag = "http://hl7.org/fhir/SearchParameter/Observation-component-code"
+    composite = {
+        "resourceType": "SearchParameter",
+        "url": "http://example.org/SearchParameter/component-code-interpretation",
+        "name": "ComponentCodeInterpretation",
+        "status": "active",
+        "description": "A component's code with its interpretation",
+        "code": "component-code-interpretation",
+        "base": ["Observation"],
+        "type": "composite",
+        "expression": "Observation.component",
+        "component": [
+            {"definition": code, "expression": "code"},
+            {"definition": flag, "expression": "interpretation"},
+        ],
+    }
+    _create(client, composite)
+    v3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+    def pressure(high: str) -> dict[str, Any]:
+        def part(loinc: str) -> dict[str, Any]:
+            out: dict[str, Any] = {"code": {"coding": [{"system": LOINC, "code": loinc}]}}
+            out["valueQuantity"] = {"value": 150, "unit": "mmHg"}
+            if loinc == high:
+                out["interpretation"] = [{"coding": [{"system": v3, "code": "H"}]}]
+            return out
+
+        return {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+            "component": [part("8480-6"), part("8462-4")],
+        }
+
+    systolic_high = _create(client, pressure("8480-6"))
+    diastolic_high = _create(client, pressure("8462-4"))
+    r = client.get(
+        "/fhir/Observation",
+        params={"component-code-interpretation": f"{LOINC}|8480-6${v3}|H"},
+        headers=STRICT,
+    )
+    assert r.status_code == 200, r.text
+    assert [e["resource"]["id"] for e in r.json().get("entry", [])] == [systolic_high]
+    assert diastolic_high != systolic_high
+    broken = {**composite, "url": "http://example.org/sp/x", "code": "x"}
+    broken["component"] = [{"definition": "http://example.org/none", "expression": "code"}] * 2
+    r = client.post("/fhir/SearchParameter", json=broken, headers=JSON)
+    assert r.status_code == 400
+    assert r.json()["issue"][0]["expression"] == ["SearchParameter.component"]

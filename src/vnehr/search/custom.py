@@ -29,15 +29,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from vnehr.errors import InvalidResource
 from vnehr.search.compile.sql import Cursor
+from vnehr.search.extract.composite import compile_composite
 from vnehr.search.extract.extractor import CONVERTERS
 from vnehr.search.extract.paths import PathCompiler, PathError
 from vnehr.search.ir import Query
-from vnehr.search.registry import SearchParam, SearchParamRegistry, r4_registry
+from vnehr.search.registry import ParamType, SearchParam, SearchParamRegistry, r4_registry
 from vnehr.storage.base import (
     Current,
     HistoryPage,
@@ -120,7 +122,7 @@ class CustomParameters:
             resource_types=registry.resource_types, choice_elements=registry.choice_elements
         )
         param = scratch.add(resource)  # code, type, base, url, expression syntax
-        if param.type not in CONVERTERS:  # special; composite (not for custom ones yet)
+        if param.type not in CONVERTERS and param.type is not ParamType.COMPOSITE:
             raise InvalidResource(
                 f"SearchParameter.type {param.type.value} is not supported for custom "
                 "search parameters",
@@ -174,6 +176,9 @@ class CustomParameters:
                 f"SearchParameter.expression has nothing that applies to {base}",
                 ("SearchParameter.expression",),
             )
+        if param.type is ParamType.COMPOSITE:
+            self._check_composite(replace(param, expression=expression), base)
+            return
         try:
             path = self._compiler.compile(expression, base)
         except PathError as exc:
@@ -185,6 +190,21 @@ class CustomParameters:
             raise InvalidResource(
                 f"SearchParameter.expression {expression!r} selects nothing on {base}",
                 ("SearchParameter.expression",),
+            )
+
+    def _check_composite(self, param: SearchParam, base: str) -> None:
+        """A composite is usable when its components are known parameters and every
+        expression compiles to Python (extract/composite.py)."""
+        try:
+            built = compile_composite(param, base, self.registry, self._compiler.compile)
+        except PathError as exc:
+            raise InvalidResource(
+                f"SearchParameter cannot be used on {base}: {exc}", ("SearchParameter.component",)
+            ) from None
+        if not built.native:
+            raise InvalidResource(
+                f"SearchParameter components must be simple paths to be used on {base}",
+                ("SearchParameter.component",),
             )
 
     # -- keeping the registry in step
