@@ -136,16 +136,17 @@ class SearchParser:
         if param is None:
             raise UnknownParameter(name, f"Unknown search parameter '{code}' for {res_type}")
         p = ir.Param(res_type, code, param.type.value)
+        if param.type.value not in _ROW_TYPES and param.type.value != "composite":
+            # Not indexed (special): neither its values nor their absence can be searched.
+            raise UnknownParameter(
+                name, f"Search parameter '{code}' ({param.type}) is not supported"
+            )
         if modifier == "missing":
             if value not in ("true", "false"):
                 raise InvalidRequest(f"':missing' takes true or false, not {value!r}", (name,))
             return ir.Missing(p, value == "true")
         if param.type.value == "composite":
             return self._composite(name, p, param, modifier, value)
-        if param.type.value not in _ROW_TYPES:
-            raise UnknownParameter(
-                name, f"Search parameter '{code}' ({param.type}) is not supported"
-            )
         values = split_escaped(value, ",")
         if any(v == "" for v in values):
             raise InvalidRequest(f"Search parameter '{name}' has an empty value", (name,))

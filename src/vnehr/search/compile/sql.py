@@ -282,7 +282,9 @@ class SqlCompiler:
         p = key.param
         sps = [sp for t in res_types if (sp := self.sp_id(t, p.code)) is not None]
         if not sps:
-            return "NULL", []
+            # No resource has a value: every sort value is missing. Not a bare NULL, which
+            # PostgreSQL rejects in ORDER BY ("non-integer constant").
+            return "CAST(NULL AS INTEGER)", []
         asc, desc = _SORT_COLUMNS[p.type]
         column, agg = (desc, "MAX") if key.descending else (asc, "MIN")
         x = self._alias("x")
