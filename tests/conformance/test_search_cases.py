@@ -347,7 +347,12 @@ def test_search_case(databases: Databases, backend: str, f: CaseFile, case: dict
     # The in-memory matcher, over the same resources and the same IR, agrees.
     criteria = [(k, v) for k, v in pairs if k not in ("_count", "_cursor")]
     query = build_query(
-        registry(), types, criteria, Unknown(strict=not case.get("lenient")), compartment
+        registry(),
+        types,
+        criteria,
+        Unknown(strict=not case.get("lenient")),
+        compartment,
+        "http://testserver/fhir",
     )
     by_matcher = [f"{r['resourceType']}/{r['id']}" for r in db.corpus.search(query)]
     params = dict(pairs)

@@ -52,7 +52,9 @@ def search(
     types = _types(request, res_type)
     if compartment is not None and not types:
         types = tuple(sorted({compartment[0], *compartments().get(compartment[0], {})}))
-    query = build_query(ctx.registry, types, request.query, unknown, compartment)
+    query = build_query(
+        ctx.registry, types, request.query, unknown, compartment, request.base_url or None
+    )
     query = expand_value_sets(query, expander(ctx))
     count = page_size(ctx, request)
     total_mode = request.param("_total")

@@ -91,9 +91,11 @@ def unescape(value: str) -> str:
 class SearchParser:
     """Parses the criteria of one query for one resource type (or for several, system-wide)."""
 
-    def __init__(self, registry: SearchParamRegistry) -> None:
+    def __init__(self, registry: SearchParamRegistry, base_url: str | None = None) -> None:
         self.registry = registry
         self.types = resource_types()
+        # The server's own base: an absolute reference under it is also a local one.
+        self.base = base_url.rstrip("/") + "/" if base_url else None
 
     def parse(self, res_type: str, pairs: Sequence[tuple[str, str]]) -> Parsed:
         """The criteria among `pairs` (result parameters skipped), ANDed."""
@@ -230,7 +232,7 @@ class SearchParser:
             raise InvalidRequest(f"'{p.code}' of {p.res_type} cannot refer to {modifier}", (name,))
         if "://" in text or text.startswith(("urn:", "#")):
             marker = text.find("/_history/")
-            local = _local_part(text)
+            local = _local_part(text) if self.base and text.startswith(self.base) else None
             if local is not None:
                 local_type, local_id = local
                 if modifier and modifier != local_type:

@@ -51,8 +51,11 @@ def build_query(
     pairs: Sequence[tuple[str, str]],
     unknown: Unknown,
     compartment: tuple[str, str] | None = None,
+    base_url: str | None = None,
 ) -> ir.Query:
-    parser = SearchParser(registry)
+    """The query of `pairs` on `types` (every type when empty); `base_url` is the server's
+    base, under which absolute references are local ones too."""
+    parser = SearchParser(registry, base_url)
     search_types = types or tuple(sorted(resource_types()))
     per_type: list[ir.Node] = []
     criteria = [(k, v) for k, v in pairs if _is_criterion(k)]

@@ -201,4 +201,7 @@ POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("0002_search", _search_migration("postgresql")),
+    # `_sort=_id` and cursors compare ids byte-wise, as SQLite does, whatever the database's
+    # default collation.
+    ("0003_id_collation", ['ALTER TABLE resources ALTER COLUMN res_id TYPE TEXT COLLATE "C"']),
 ]
