@@ -460,12 +460,22 @@ class SqlStore:
     # -- search (vnehr.search.compile turns the IR into SQL)
     def compiler(self, conn: Any) -> SqlCompiler:
         return SqlCompiler(
-            self.sp_id_lookup(conn), false=self.boolean(False), indexed_by=self.indexed_by
+            self.sp_id_lookup(conn),
+            false=self.boolean(False),
+            indexed_by=self.indexed_by,
+            unindexed=self.unindexed,
+            count_rows=lambda sql, args: int(
+                conn.execute(self.sql(f"SELECT COUNT(*) FROM ({sql}) n"), args).fetchone()[0]
+            ),
         )
 
     def indexed_by(self, index: str) -> str:
         """A hint naming the index a correlated probe must use ("" where the planner knows)."""
         return ""
+
+    def unindexed(self, expr: str) -> str:
+        """`expr`, written so that the planner does not use an index for it (SQLite: `+`)."""
+        return expr
 
     def _search_on(
         self, conn: Any, query: Query, *, count: int, cursor: PageCursor | None, total: bool
@@ -513,18 +523,20 @@ class SqlStore:
         return SearchPage(versions, [int(row[0]) for row in rows], keys, more, total_found)
 
     def _base_where(self, compiler: SqlCompiler, query: Query) -> tuple[str, list[Any]]:
+        where, where_args = (
+            ("", []) if query.where is None else compiler.condition(query.where, "r")
+        )
         parts = ["r.deleted = ?"]
         args: list[Any] = [self.boolean(False)]
         if len(query.res_types) == 1:
-            parts.append("r.res_type = ?")
+            parts.append(compiler.type_condition("r"))
             args.append(query.res_types[0])
         elif query.res_types:
             parts.append(f"r.res_type IN ({', '.join('?' for _ in query.res_types)})")
             args += list(query.res_types)
-        if query.where is not None:
-            sql, a = compiler.condition(query.where, "r")
-            parts.append(sql)
-            args += a
+        if where:
+            parts.append(where)
+            args += where_args
         return " AND ".join(parts), args
 
     def _all_types(self, conn: Any) -> list[str]:

@@ -71,6 +71,9 @@ class SqliteStore(SqlStore):
         # planner may prefer the value index and scan every row of a common value.
         return f" INDEXED BY {index}"
 
+    def unindexed(self, expr: str) -> str:
+        return f"+{expr}"
+
     def _allocate_keys(self, conn: Any, n: int) -> list[int]:
         # Inside the write lane nobody else inserts: count up from the highest key, read
         # afresh at the start of every transaction (another process may have written).

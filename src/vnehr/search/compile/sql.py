@@ -61,6 +61,12 @@ def _row_condition(leaf: ir.Leaf, x: str) -> tuple[str, list[Any]]:
     raise TypeError(f"not a row leaf: {leaf!r}")
 
 
+# Rows an estimate counts at most: enough to tell a selective condition from a common one.
+ESTIMATE_CAP = 1000
+_MANY = ESTIMATE_CAP + 1
+FEW = 100  # rows a driver may find without looking for a better one
+
+
 def _rank(node: ir.Node) -> int:
     """How few resources a condition is expected to leave (lower: fewer): who drives."""
     match node:
@@ -115,12 +121,28 @@ class SqlCompiler:
     """Compiles IR nodes; `sp_id` gives the id of (type, code) or None if it has no rows."""
 
     def __init__(
-        self, sp_id: SpId, *, false: Any, indexed_by: Callable[[str], str] | None = None
+        self,
+        sp_id: SpId,
+        *,
+        false: Any,
+        indexed_by: Callable[[str], str] | None = None,
+        unindexed: Callable[[str], str] | None = None,
+        count_rows: Callable[[str, list[Any]], int] | None = None,
     ) -> None:
         self.sp_id = sp_id
         self.false = false
         self.indexed_by = indexed_by or (lambda index: "")
+        self.unindexed = unindexed or (lambda expr: expr)
+        self.count_rows = count_rows
         self._n = 0
+        self._rkey_driven: set[str] = set()  # resource aliases driven by `rkey IN (...)`
+
+    def type_condition(self, r: str) -> str:
+        """`r.res_type = ?`; where an `rkey IN (...)` drives, a condition that must not use
+        the (res_type, res_id) index: SQLite would rather scan every resource of the type
+        and test each against the list than look the listed keys up."""
+        column = f"{r}.res_type"
+        return f"{self.unindexed(column) if r in self._rkey_driven else column} = ?"
 
     def _alias(self, prefix: str) -> str:
         self._n += 1
@@ -130,7 +152,7 @@ class SqlCompiler:
     def condition(self, node: ir.Node, r: str, *, drive: bool = True) -> tuple[str, list[Any]]:
         match node:
             case ir.And(items=items):
-                ordered = sorted(items, key=_rank)
+                ordered = self._order(items)
                 parts, args = [], []
                 driving = drive
                 for item in ordered:
@@ -180,6 +202,53 @@ class SqlCompiler:
             case _:
                 return self._rows([node], r, drive)
 
+    # -- choosing who drives
+    def _order(self, items: Sequence[ir.Node]) -> list[ir.Node]:
+        """The items of an AND, the one to drive first: by rank, and where several could
+        drive, by how many rows each finds (counted up to ESTIMATE_CAP, when the store can)."""
+        ordered = sorted(items, key=_rank)
+        candidates = [i for i in ordered if _drives(i)]
+        if self.count_rows is None or len(candidates) < 2:
+            return ordered
+        best, fewest = candidates[0], _MANY + 1
+        for item in candidates:  # by rank: a few rows is good enough, no need to look on
+            found = self.estimate(item)
+            if found < fewest:
+                best, fewest = item, found
+            if fewest <= FEW:
+                break
+        return [best, *(i for i in ordered if i is not best)]
+
+    def estimate(self, node: ir.Node) -> int:
+        """About how many index rows (or resources) `node` finds, at most ESTIMATE_CAP + 1."""
+        match node:
+            case ir.IdLeaf(ids=ids):
+                return len(ids)
+            case ir.And(items=items):
+                return min((self.estimate(i) for i in items if _drives(i)), default=_MANY)
+            case ir.Or(items=items):
+                return min(sum(self.estimate(i) for i in items), _MANY)
+            case ir.Chain(inner=inner) | ir.Has(inner=inner):
+                return self.estimate(inner)
+            case ir.InList():
+                return _rank(node)
+            case _ if isinstance(node, ir.ROW_LEAVES) and _drives(node):
+                return self._count(node)
+            case _:
+                return _MANY
+
+    def _count(self, leaf: ir.Leaf) -> int:
+        assert self.count_rows is not None
+        p = leaf.param
+        sp = self.sp_id(p.res_type, p.code)
+        if sp is None:
+            return 0
+        sql, args = _row_condition(leaf, "x")
+        return self.count_rows(
+            f"SELECT 1 FROM {TABLES[p.type]} x WHERE x.sp = ? AND ({sql}) LIMIT {ESTIMATE_CAP + 1}",
+            [sp, *args],
+        )
+
     def _or(self, items: Sequence[ir.Node], r: str, drive: bool) -> tuple[str, list[Any]]:
         # Leaves of one parameter: one look at its rows with the conditions ORed.
         groups: dict[tuple[str, str, str], list[ir.Leaf]] = {}
@@ -219,6 +288,7 @@ class SqlCompiler:
             args += a
         where = " OR ".join(conds)
         if drive:
+            self._rkey_driven.add(r)
             return (
                 f"{r}.rkey IN (SELECT {x}.rkey FROM {table} {x} WHERE {x}.sp = ? AND ({where}))",
                 [sp, *args],
@@ -239,10 +309,11 @@ class SqlCompiler:
             return "1 = 0", []
         x, t = self._alias("x"), self._alias("t")
         inner, args = self.condition(node.inner, t)
+        self._rkey_driven.add(r)
         return (
             f"{r}.rkey IN (SELECT {x}.rkey FROM resources {t} JOIN idx_reference {x} "
             f"ON {x}.target_id = {t}.res_id AND {x}.sp = ? AND {x}.target_type = {t}.res_type "
-            f"WHERE {t}.res_type = ? AND {t}.deleted = ? AND {inner})",
+            f"WHERE {self.type_condition(t)} AND {t}.deleted = ? AND {inner})",
             [sp, node.target_type, self.false, *args],
         )
 
@@ -252,11 +323,22 @@ class SqlCompiler:
         if sp is None:
             return "1 = 0", []
         x, s = self._alias("x"), self._alias("s")
+        if self.count_rows is not None and self.estimate(node.inner) > ESTIMATE_CAP:
+            # Many referring resources: look for one per candidate instead of listing them.
+            inner, args = self.condition(node.inner, s, drive=False)
+            return (
+                f"EXISTS (SELECT 1 FROM idx_reference {x} JOIN resources {s} "
+                f"ON {s}.rkey = {x}.rkey WHERE {x}.target_id = {r}.res_id AND {x}.sp = ? "
+                f"AND {x}.target_type = ? AND {s}.res_type = ? AND {s}.deleted = ? "
+                f"AND {inner})",
+                [sp, node.res_type, ref.res_type, self.false, *args],
+            )
         inner, args = self.condition(node.inner, s)
         return (
             f"{r}.res_id IN (SELECT {x}.target_id FROM resources {s} JOIN idx_reference {x} "
             f"ON {x}.rkey = {s}.rkey AND {x}.sp = ? "
-            f"WHERE {s}.res_type = ? AND {s}.deleted = ? AND {x}.target_type = ? AND {inner})",
+            f"WHERE {self.type_condition(s)} AND {s}.deleted = ? AND {x}.target_type = ? "
+            f"AND {inner})",
             [sp, ref.res_type, self.false, node.res_type, *args],
         )
 
@@ -265,6 +347,7 @@ class SqlCompiler:
         if sp is None:
             return "1 = 0", []
         x, lst, item = self._alias("x"), self._alias("l"), self._alias("i")
+        self._rkey_driven.add(r)
         return (
             f"{r}.rkey IN (SELECT {item}.rkey FROM resources {lst} JOIN idx_reference {x} "
             f"ON {x}.rkey = {lst}.rkey AND {x}.sp = ? JOIN resources {item} "
