@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -38,10 +40,27 @@ def start_workers(workers: int | None = None) -> Executor | None:
     n = min(os.cpu_count() or 1, 4) if workers is None else workers
     if n <= 0:
         return None
-    executor = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    executor = ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
     for future in [executor.submit(_warm_up) for _ in range(n)]:
         future.result()
     return executor
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker exits when the loading process is gone, even killed (SIGKILL): it would
+    otherwise wait for work forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vnehr-parent-watch", daemon=True).start()
 
 
 def _warm_up() -> bool:

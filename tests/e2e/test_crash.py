@@ -112,3 +112,20 @@ def test_sigkill_during_load_keeps_only_whole_batches(database_url: str, tmp_pat
         server.close()
     assert _ids_by_cccd(database_url, f"0790{last:08d}") == [f"l{last}"]
     assert _ids_by_cccd(database_url, f"0790{loaded:08d}") == []
+    # Its worker processes do not outlive it.
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(data)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_mentioning(str(data)) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # gone meanwhile
+    return found
