@@ -33,6 +33,7 @@ def postgres_conninfo(url: str) -> str:
 class PostgresStore(SqlStore):
     dialect = "postgresql"
     lock_rows = " FOR UPDATE"
+    fence = " OFFSET 0"
 
     def __init__(self, url: str, indexer: Indexer, *, pool_size: int = 8) -> None:
         super().__init__(indexer)

@@ -203,5 +203,9 @@ POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0002_search", _search_migration("postgresql")),
     # `_sort=_id` and cursors compare ids byte-wise, as SQLite does, whatever the database's
     # default collation.
-    ("0003_id_collation", ['ALTER TABLE resources ALTER COLUMN res_id TYPE TEXT COLLATE "C"']),
+    # Changing the column's type drops its statistics: gather them again at once.
+    (
+        "0003_id_collation",
+        ['ALTER TABLE resources ALTER COLUMN res_id TYPE TEXT COLLATE "C"', "ANALYZE resources"],
+    ),
 ]

@@ -467,11 +467,14 @@ class SqlStore:
             count_rows=lambda sql, args: int(
                 conn.execute(self.sql(f"SELECT COUNT(*) FROM ({sql}) n"), args).fetchone()[0]
             ),
+            fence=self.fence,
         )
 
     def indexed_by(self, index: str) -> str:
         """A hint naming the index a correlated probe must use ("" where the planner knows)."""
         return ""
+
+    fence = ""  # PostgreSQL: " OFFSET 0", which keeps a subquery from being flattened
 
     def unindexed(self, expr: str) -> str:
         """`expr`, written so that the planner does not use an index for it (SQLite: `+`)."""

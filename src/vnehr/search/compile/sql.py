@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnehr.errors import InvalidRequest
+from vnehr.fhir.text import fold
 from vnehr.search import ir
 from vnehr.search.compile import composite, date, number, reference, string, token, uri
+from vnehr.search.index_hash import value_hash
 
 SpId = Callable[[str, str], "int | None"]
 
@@ -65,6 +67,28 @@ def _row_condition(leaf: ir.Leaf, x: str) -> tuple[str, list[Any]]:
 ESTIMATE_CAP = 1000
 _MANY = ESTIMATE_CAP + 1
 FEW = 100  # rows a driver may find without looking for a better one
+INDEX_CAP = 100_000  # entries counted at most in a value index alone
+
+
+def _index_only(leaf: ir.Leaf, sp: int) -> tuple[str, list[Any]] | None:
+    """A condition on the leaf's rows that its table's value index answers alone (an
+    estimate: a little wider than the leaf's), or None."""
+    p = leaf.param
+    match leaf:
+        case ir.TokenLeaf(code=code) if code is not None:
+            return "x.hv = ?", [value_hash(f"{p.res_type}.{p.code}", code)]
+        case ir.StringLeaf(mode="start", value=value):
+            sql, args = string.prefix_range("x.folded", value)
+            return f"x.sp = ? AND {sql}", [sp, *args]
+        case ir.StringLeaf(mode="exact", value=value):
+            return "x.sp = ? AND x.folded = ?", [sp, fold(value)]
+        case ir.ReferenceLeaf(target_id=target_id) if target_id is not None:
+            return "x.target_id = ? AND x.sp = ?", [target_id, sp]
+        case ir.DateLeaf() | ir.NumberLeaf() if p.type != "quantity":
+            sql, args = _row_condition(leaf, "x")
+            return f"x.sp = ? AND ({sql})", [sp, *args]
+        case _:
+            return None
 
 
 def _rank(node: ir.Node) -> int:
@@ -128,12 +152,14 @@ class SqlCompiler:
         indexed_by: Callable[[str], str] | None = None,
         unindexed: Callable[[str], str] | None = None,
         count_rows: Callable[[str, list[Any]], int] | None = None,
+        fence: str = "",
     ) -> None:
         self.sp_id = sp_id
         self.false = false
         self.indexed_by = indexed_by or (lambda index: "")
         self.unindexed = unindexed or (lambda expr: expr)
         self.count_rows = count_rows
+        self.fence = fence  # ends a subquery the planner must not flatten
         self._n = 0
         self._rkey_driven: set[str] = set()  # resource aliases driven by `rkey IN (...)`
 
@@ -217,36 +243,46 @@ class SqlCompiler:
                 best, fewest = item, found
             if fewest <= FEW:
                 break
+        if fewest > ESTIMATE_CAP:  # all common: count further, where an index can alone
+            best = min(candidates, key=lambda item: self.estimate(item, INDEX_CAP))
         return [best, *(i for i in ordered if i is not best)]
 
-    def estimate(self, node: ir.Node) -> int:
-        """About how many index rows (or resources) `node` finds, at most ESTIMATE_CAP + 1."""
+    def estimate(self, node: ir.Node, cap: int = 0) -> int:
+        """About how many index rows (or resources) `node` finds, counted up to `cap` + 1
+        (ESTIMATE_CAP by default; a larger cap only where a value index counts alone)."""
+        cap = cap or ESTIMATE_CAP
         match node:
             case ir.IdLeaf(ids=ids):
                 return len(ids)
             case ir.And(items=items):
-                return min((self.estimate(i) for i in items if _drives(i)), default=_MANY)
+                return min((self.estimate(i, cap) for i in items if _drives(i)), default=cap + 1)
             case ir.Or(items=items):
-                return min(sum(self.estimate(i) for i in items), _MANY)
+                return min(sum(self.estimate(i, cap) for i in items), cap + 1)
             case ir.Chain(inner=inner) | ir.Has(inner=inner):
-                return self.estimate(inner)
+                return self.estimate(inner, cap)
             case ir.InList():
                 return _rank(node)
             case _ if isinstance(node, ir.ROW_LEAVES) and _drives(node):
-                return self._count(node)
+                return self._count(node, cap)
             case _:
-                return _MANY
+                return cap + 1
 
-    def _count(self, leaf: ir.Leaf) -> int:
+    def _count(self, leaf: ir.Leaf, cap: int) -> int:
+        """The rows of `leaf`, up to `cap` + 1: counted in its table's value index alone
+        where it can be, else with the whole condition (and then at most ESTIMATE_CAP)."""
         assert self.count_rows is not None
         p = leaf.param
         sp = self.sp_id(p.res_type, p.code)
         if sp is None:
             return 0
-        sql, args = _row_condition(leaf, "x")
+        found = _index_only(leaf, sp)
+        if found is not None:
+            sql, args = found
+        else:
+            sql, args = _row_condition(leaf, "x")
+            sql, args, cap = f"x.sp = ? AND ({sql})", [sp, *args], min(cap, ESTIMATE_CAP)
         return self.count_rows(
-            f"SELECT 1 FROM {TABLES[p.type]} x WHERE x.sp = ? AND ({sql}) LIMIT {ESTIMATE_CAP + 1}",
-            [sp, *args],
+            f"SELECT 1 FROM {TABLES[p.type]} x WHERE {sql} LIMIT {cap + 1}", args
         )
 
     def _or(self, items: Sequence[ir.Node], r: str, drive: bool) -> tuple[str, list[Any]]:
@@ -324,13 +360,16 @@ class SqlCompiler:
             return "1 = 0", []
         x, s = self._alias("x"), self._alias("s")
         if self.count_rows is not None and self.estimate(node.inner) > ESTIMATE_CAP:
-            # Many referring resources: look for one per candidate instead of listing them.
+            # Many referring resources: look for one per candidate, in the candidates' order
+            # (so a page stops early), instead of listing them all. The fence keeps
+            # PostgreSQL from turning the probe into a join over all of them.
             inner, args = self.condition(node.inner, s, drive=False)
+            self._rkey_driven.add(r)
             return (
                 f"EXISTS (SELECT 1 FROM idx_reference {x} JOIN resources {s} "
                 f"ON {s}.rkey = {x}.rkey WHERE {x}.target_id = {r}.res_id AND {x}.sp = ? "
                 f"AND {x}.target_type = ? AND {s}.res_type = ? AND {s}.deleted = ? "
-                f"AND {inner})",
+                f"AND {inner}{self.fence})",
                 [sp, node.res_type, ref.res_type, self.false, *args],
             )
         inner, args = self.condition(node.inner, s)
