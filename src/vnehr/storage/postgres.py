@@ -34,6 +34,7 @@ class PostgresStore(SqlStore):
     dialect = "postgresql"
     lock_rows = " FOR UPDATE"
     fence = " OFFSET 0"
+    index_counts = False
 
     def __init__(self, url: str, indexer: Indexer, *, pool_size: int = 8) -> None:
         super().__init__(indexer)

@@ -468,6 +468,7 @@ class SqlStore:
                 conn.execute(self.sql(f"SELECT COUNT(*) FROM ({sql}) n"), args).fetchone()[0]
             ),
             fence=self.fence,
+            index_counts=self.index_counts,
         )
 
     def indexed_by(self, index: str) -> str:
@@ -475,6 +476,7 @@ class SqlStore:
         return ""
 
     fence = ""  # PostgreSQL: " OFFSET 0", which keeps a subquery from being flattened
+    index_counts = True  # whether counting entries of a value index reads the index alone
 
     def unindexed(self, expr: str) -> str:
         """`expr`, written so that the planner does not use an index for it (SQLite: `+`)."""

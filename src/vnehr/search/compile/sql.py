@@ -153,6 +153,7 @@ class SqlCompiler:
         unindexed: Callable[[str], str] | None = None,
         count_rows: Callable[[str, list[Any]], int] | None = None,
         fence: str = "",
+        index_counts: bool = True,
     ) -> None:
         self.sp_id = sp_id
         self.false = false
@@ -160,6 +161,9 @@ class SqlCompiler:
         self.unindexed = unindexed or (lambda expr: expr)
         self.count_rows = count_rows
         self.fence = fence  # ends a subquery the planner must not flatten
+        # Whether counting many entries of a value index is cheap (SQLite: the index alone;
+        # PostgreSQL reads the table too unless vacuumed, and plans joins by itself).
+        self.index_counts = index_counts
         self._n = 0
         self._rkey_driven: set[str] = set()  # resource aliases driven by `rkey IN (...)`
 
@@ -243,7 +247,7 @@ class SqlCompiler:
                 best, fewest = item, found
             if fewest <= FEW:
                 break
-        if fewest > ESTIMATE_CAP:  # all common: count further, where an index can alone
+        if fewest > ESTIMATE_CAP and self.index_counts:  # all common: count on, index only
             best = min(candidates, key=lambda item: self.estimate(item, INDEX_CAP))
         return [best, *(i for i in ordered if i is not best)]
 
