@@ -14,7 +14,7 @@ from importlib import resources
 from vnehr.errors import InvalidRequest
 from vnehr.fhir.definitions import resource_types
 from vnehr.search import ir
-from vnehr.search.parse import SearchParser, UnknownParameter
+from vnehr.search.parse import RESULT_PARAMS, SearchParser, UnknownParameter
 from vnehr.search.registry import SearchParamRegistry
 
 
@@ -92,27 +92,12 @@ def build_query(
 _COMMON = frozenset(
     {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_list", "_has"}
 )
-_RESULT = frozenset(
-    {
-        "_count",
-        "_sort",
-        "_total",
-        "_summary",
-        "_elements",
-        "_include",
-        "_revinclude",
-        "_include:iterate",
-        "_revinclude:iterate",
-        "_include:recurse",
-        "_revinclude:recurse",
-        "_contained",
-        "_containedType",
-        "_format",
-        "_pretty",
-        "_cursor",
-        "_type",
-    }
-)
+# Result parameters, with the modifiers _include and _revinclude take.
+_RESULT = RESULT_PARAMS | {
+    f"{name}:{modifier}"
+    for name in ("_include", "_revinclude")
+    for modifier in ("iterate", "recurse")
+}
 
 
 def _is_criterion(name: str) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 from vnehr.fhir.text import fold
 from vnehr.search import ir
+from vnehr.search.compile import number
 from vnehr.search.compile.date import range_condition
 from vnehr.search.compile.string import like_escape, prefix_range
 from vnehr.search.index_hash import value_hash
@@ -130,23 +131,7 @@ def _number(
     text: str | None,
 ) -> tuple[str, list[Any]]:
     """compile/number.py's condition on the value `v`, and the unit's."""
-    args: list[Any]
-    match leaf.prefix:
-        case "eq":
-            sql, args = f"{v} >= ? AND {v} < ?", [leaf.low, leaf.high]
-        case "ne":
-            sql, args = f"NOT ({v} >= ? AND {v} < ?)", [leaf.low, leaf.high]
-        case "gt" | "sa":
-            sql, args = f"{v} > ?", [leaf.value]
-        case "lt" | "eb":
-            sql, args = f"{v} < ?", [leaf.value]
-        case "ge":
-            sql, args = f"{v} >= ?", [leaf.value]
-        case "le":
-            sql, args = f"{v} <= ?", [leaf.value]
-        case _:  # ap
-            slack = abs(leaf.value) * 0.1 or (leaf.high - leaf.low) / 2
-            sql, args = f"{v} >= ? AND {v} <= ?", [leaf.value - slack, leaf.value + slack]
+    sql, args = number.value_condition(leaf, v)
     if leaf.param.type != "quantity" or (leaf.system is None and leaf.code is None):
         return sql, args
     if system is None or code is None or text is None:

@@ -15,8 +15,8 @@ from vnehr.search import ir
 TABLES = {"number": "idx_number", "quantity": "idx_quantity"}
 
 
-def row_condition(leaf: ir.NumberLeaf, x: str) -> tuple[str, list[Any]]:
-    v = f"{x}.value"
+def value_condition(leaf: ir.NumberLeaf, v: str) -> tuple[str, list[Any]]:
+    """The leaf's prefix and number applied to the value expression `v` (units aside)."""
     args: list[Any]
     match leaf.prefix:
         case "eq":
@@ -34,6 +34,11 @@ def row_condition(leaf: ir.NumberLeaf, x: str) -> tuple[str, list[Any]]:
         case _:  # ap
             slack = abs(leaf.value) * 0.1 or (leaf.high - leaf.low) / 2
             sql, args = f"{v} >= ? AND {v} <= ?", [leaf.value - slack, leaf.value + slack]
+    return sql, args
+
+
+def row_condition(leaf: ir.NumberLeaf, x: str) -> tuple[str, list[Any]]:
+    sql, args = value_condition(leaf, f"{x}.value")
     if leaf.param.type == "quantity":
         if leaf.unit_only:
             sql += f" AND ({x}.code = ? OR {x}.unit = ?)"
