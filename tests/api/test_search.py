@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -267,3 +269,30 @@ def test_plans_chosen_by_row_estimates_give_the_same_answers(
     monkeypatch.setattr(sql, "ESTIMATE_CAP", 1)
     monkeypatch.setattr(sql, "FEW", 0)
     assert [sorted(ids(client, q)) for q in queries] == expected
+
+
+def test_forged_cursors_are_400(client: TestClient) -> None:
+    put(client, {**lan(), "id": "lan"})
+
+    def cursor(values: list[Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+    for sort, values in (
+        ("birthdate", ["a", "text", 5]),
+        ("birthdate", ["a", [1, 2], 5]),
+        ("birthdate", ["a", {"x": 1}, 5]),
+        ("birthdate", ["a", 10**30, 5]),
+        ("family", ["a", 5, 5]),
+        ("", ["a", 10**30]),
+        ("", ["c", 5]),
+        ("", ["a", "5"]),
+    ):
+        params = {"_cursor": cursor(values), **({"_sort": sort} if sort else {})}
+        r = client.get("/fhir/Patient", params=params)
+        assert r.status_code == 400, (params, r.text)
+        assert r.json()["issue"][0]["expression"] == ["_cursor"]
+    huge = base64.urlsafe_b64encode(f"{10**30}:1:1".encode()).decode()
+    assert client.get("/fhir/Patient/_history", params={"_cursor": huge}).status_code == 400
+    # A cursor of the server's own still works.
+    ok = client.get("/fhir/Patient", params={"_cursor": cursor(["a", 0])})
+    assert ok.status_code == 200

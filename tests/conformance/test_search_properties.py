@@ -496,13 +496,13 @@ def searched(srv: Server, q: ir.Query, page_size: int) -> list[str]:
             break
         assert page.keys
         # Through the cursor's text, as a `next` link carries it.
-        cursor = decode_cursor(Cursor(page.keys[-1], backwards=False).encode(), len(q.sort))
+        cursor = decode_cursor(Cursor(page.keys[-1], backwards=False).encode(), q.sort)
         assert len(pages) < 100
     # Back from the last page to the first, as `previous` links go.
     back = [pages[-1]]
     keys = keys_of_last
     while keys and len(back) < len(pages):
-        cursor = decode_cursor(Cursor(keys[0], backwards=True).encode(), len(q.sort))
+        cursor = decode_cursor(Cursor(keys[0], backwards=True).encode(), q.sort)
         page = store.search(q, count=page_size, cursor=cursor)
         back.append([f"{v.res_type}/{v.res_id}" for v in page.versions])
         keys = page.keys

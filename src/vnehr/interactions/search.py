@@ -67,7 +67,7 @@ def search(
             UnknownParameter("_contained", "Searching contained resources is not supported")
         )
     raw_cursor = request.param("_cursor")
-    cursor = decode_cursor(raw_cursor, len(query.sort)) if raw_cursor else None
+    cursor = decode_cursor(raw_cursor, query.sort) if raw_cursor else None
     want_total = summary_count or total_mode in ("accurate", "estimate")
     page = ctx.store.search(
         query, count=0 if summary_count else count, cursor=cursor, total=want_total

@@ -58,8 +58,10 @@ def encode_cursor(version: StoredVersion, rkey: int) -> str:
 def decode_cursor(cursor: str) -> tuple[int, int, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        a, b, c = raw.split(":")
-        return int(a), int(b), int(c)
+        a, b, c = (int(part) for part in raw.split(":"))
+        if not all(-(2**63) <= n < 2**63 for n in (a, b, c)):
+            raise ValueError
+        return a, b, c
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest(f"Invalid paging cursor {cursor!r}") from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -436,20 +437,39 @@ class Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(text: str, keys: int) -> Cursor:
+def decode_cursor(text: str, keys: Sequence[ir.SortKey]) -> Cursor:
+    """The cursor of a `_cursor` parameter for a query sorted by `keys`; 400 when it is not
+    one (forged, or of another query): each value must be of its sort key's kind."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         data = json.loads(raw)
         if (
             not isinstance(data, list)
-            or len(data) != keys + 2
+            or len(data) != len(keys) + 2
             or data[0] not in ("a", "b")
-            or not isinstance(data[-1], int)
+            or not _integer(data[-1])
+            or not all(_of_kind(v, k) for v, k in zip(data[1:-1], keys, strict=True))
         ):
             raise ValueError
-    except ValueError:
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest(f"Invalid paging cursor {text!r}", ("_cursor",)) from None
     return Cursor(tuple(data[1:]), data[0] == "b")
+
+
+def _integer(value: Any) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+def _of_kind(value: Any, key: ir.SortKey) -> bool:
+    """Whether `value` can be a sort value of `key` (None: a missing one)."""
+    if value is None:
+        return True
+    kind = key.param.type if key.param is not None else key.column
+    if kind in ("date", "last_updated"):
+        return _integer(value)
+    if kind in ("number", "quantity"):
+        return _integer(value) or (type(value) is float and math.isfinite(value))
+    return type(value) is str
 
 
 def after_condition(
