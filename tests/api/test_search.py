@@ -296,3 +296,70 @@ def test_forged_cursors_are_400(client: TestClient) -> None:
     # A cursor of the server's own still works.
     ok = client.get("/fhir/Patient", params={"_cursor": cursor(["a", 0])})
     assert ok.status_code == 200
+
+
+def _medication(mid: str, code: str, form: str) -> dict[str, Any]:
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    forms = "http://snomed.info/sct"
+    return {
+        "resourceType": "Medication",
+        "id": mid,
+        "code": {"coding": [{"system": rxnorm, "code": code}]},
+        "form": {"coding": [{"system": forms, "code": form}]},
+    }
+
+
+def _request(rid: str, *medications: dict[str, Any]) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "contained": list(medications),
+        "status": "active",
+        "intent": "order",
+        "medicationReference": {"reference": f"#{medications[0]['id']}"},
+        "subject": {"reference": "Patient/lan"},
+        # Every contained resource must be referenced from its container (dom-3).
+        "supportingInformation": [{"reference": f"#{m['id']}"} for m in medications[1:]],
+    }
+    if len(medications) == 1:
+        del request["supportingInformation"]
+    return request
+
+
+def test_contained_resources_are_searched_with_contained(client: TestClient) -> None:
+    put(client, {**lan(), "id": "lan"})
+    put(client, _medication("metformin", "860975", "tablet"))  # a Medication of its own
+    put(client, _request("mr1", _medication("m1", "860975", "tablet")))
+    put(client, _request("mr2", _medication("m2", "197361", "tablet")))
+    # Two contained Medications, neither both 860975 and a capsule.
+    put(
+        client,
+        _request("mr3", _medication("m3", "860975", "tablet"), _medication("m4", "1", "capsule")),
+    )
+    assert ids(client, "Medication?code=860975") == ["metformin"]
+    assert ids(client, "Medication?code=860975&_contained=false") == ["metformin"]
+    assert ids(client, "Medication?code=860975&_contained=true") == ["mr1", "mr3"]
+    assert ids(client, "Medication?code=860975&_contained=both") == ["metformin", "mr1", "mr3"]
+    # Every criterion on one contained resource, not across two of a container.
+    assert ids(client, "Medication?code=860975&form=capsule&_contained=true") == []
+    assert ids(client, "Medication?form=capsule&_contained=true") == ["mr3"]
+    each = client.get(
+        "/fhir/Medication",
+        params={"code": "860975", "_contained": "true", "_containedType": "contained"},
+    ).json()
+    assert [e["fullUrl"].rsplit("/", 2)[-2:] for e in each["entry"]] == [
+        ["MedicationRequest", "mr1#m1"],
+        ["MedicationRequest", "mr3#m3"],
+    ]
+    assert [e["resource"]["id"] for e in each["entry"]] == ["m1", "m3"]
+    assert ids(client, "Medication?_id=m2&_contained=true") == ["mr2"]
+    # A negation holds on one contained resource even if another of its container fails it.
+    assert ids(client, "Medication?form:not=capsule&_contained=true") == ["mr1", "mr2", "mr3"]
+    assert ids(client, "Medication?code:not=860975&_contained=true") == ["mr2", "mr3"]
+    assert ids(client, "Medication?_contained=true") == ["mr1", "mr2", "mr3"]
+    for params in (
+        {"_contained": "maybe"},
+        {"_contained": "true", "_sort": "code"},
+        {"_contained": "true", "_summary": "count"},
+    ):
+        assert client.get("/fhir/Medication", params=params).status_code == 400, params

@@ -621,7 +621,7 @@ def row_criterion(draw: st.DrawFn, corpus: Corpus, res_type: str) -> tuple[str, 
         (kind, row)
         for kind in ("tokens", "strings", "dates", "quantities", "references", "uris")
         for row in getattr(rows, kind)
-        if ":" not in row[0]
+        if ":" not in row[0] and not row[0].startswith("#")  # a modifier's, a contained one's
     ]
     if not kinds:
         return None

@@ -15,6 +15,7 @@ from typing import Any
 from vnehr.errors import InvalidRequest, Issue, operation_outcome
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
+from vnehr.interactions import contained
 from vnehr.interactions.bundles import bundle, link
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
@@ -61,21 +62,37 @@ def search(
     if total_mode is not None and total_mode not in _TOTALS:
         raise InvalidRequest(f"_total must be none, estimate or accurate, not {total_mode!r}")
     summary_count = request.param("_summary") == "count"
-    contained = request.param("_contained")
-    if contained not in (None, "false"):
-        unknown.add(
-            UnknownParameter("_contained", "Searching contained resources is not supported")
+    want_total = summary_count or total_mode in ("accurate", "estimate")
+    contained_mode = request.param("_contained") or "false"
+    contained_type = request.param("_containedType") or "container"
+    if contained_mode not in contained.MODES or contained_type not in contained.TYPES:
+        raise InvalidRequest(
+            "_contained takes false, true or both; _containedType container or contained",
+            ("_contained",),
         )
+    criteria = query.where
+    if contained_mode != "false":
+        if res_type is None or compartment is not None:
+            raise InvalidRequest("_contained works on a search of one type", ("_contained",))
+        if want_total:
+            raise InvalidRequest("_contained results cannot be counted", ("_contained",))
+        containers = ctx.store.container_types(res_type)
+        query = contained.contained_query(query, res_type, containers, contained_mode == "both")
     raw_cursor = request.param("_cursor")
     cursor = decode_cursor(raw_cursor, query.sort) if raw_cursor else None
-    want_total = summary_count or total_mode in ("accurate", "estimate")
     page = ctx.store.search(
         query, count=0 if summary_count else count, cursor=cursor, total=want_total
     )
     total = page.total
+    if contained_mode == "false":
+        entries = [_entry(request, stored, "match") for stored in page.versions]
+    else:
+        assert res_type is not None
+        entries = _contained_entries(
+            ctx, request, page, res_type, criteria, contained_type == "contained"
+        )
     if total is None and cursor is None and not page.more and total_mode != "none":
-        total = len(page.versions)  # the whole result is on this page: counting is free
-    entries = [_entry(request, stored, "match") for stored in page.versions]
+        total = len(entries)  # the whole result is on this page: counting is free
     included = _included(ctx, request, query, page, unknown)
     entries += [_entry(request, stored, "include") for stored in included]
     if unknown.items:
@@ -103,6 +120,41 @@ def search(
     if total is not None:
         extra = {"total": total, **extra}
     return FhirResponse(200, resource=bundle("searchset", entries, **extra))
+
+
+def _contained_entries(
+    ctx: Context,
+    request: FhirRequest,
+    page: SearchPage,
+    res_type: str,
+    criteria: ir.Node | None,
+    each: bool,
+) -> list[dict[str, Any]]:
+    """Match entries of a `_contained` page: resources of the type itself as they are;
+    containers only if one contained resource meets every criterion, or (`each`) those
+    contained resources themselves."""
+    entries = []
+    for stored in page.versions:
+        if stored.res_type == res_type:
+            entries.append(_entry(request, stored, "match"))
+            continue
+        container, found = contained.matching(ctx.store, criteria, stored, res_type)
+        if not found:
+            continue
+        url = f"{request.base_url}/{stored.res_type}/{stored.res_id}"
+        if not each:
+            resource = shape(container, request.query) or container
+            entries.append({"fullUrl": url, "resource": resource, "search": {"mode": "match"}})
+            continue
+        for item in found:
+            entries.append(
+                {
+                    "fullUrl": f"{url}#{item.get('id')}",
+                    "resource": item,
+                    "search": {"mode": "match"},
+                }
+            )
+    return entries
 
 
 def _cursor_param(raw: str | None) -> list[tuple[str, str]]:

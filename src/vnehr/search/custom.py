@@ -436,6 +436,9 @@ class TrackedStore:
         self.params.refresh()
         return self.inner.reindex(res_types, batch=batch)
 
+    def container_types(self, res_type: str) -> list[str]:
+        return self.inner.container_types(res_type)
+
     def count(self, res_type: str | None = None) -> int:
         return self.inner.count(res_type)
 

@@ -158,6 +158,10 @@ class Store(Protocol):
         """Resources that _include / _revinclude add to a page (at most `limit` + 1)."""
         ...
 
+    def container_types(self, res_type: str) -> list[str]:
+        """The resource types that have held a contained resource of `res_type`."""
+        ...
+
     def bulk_write(
         self, resources: Iterable[dict[str, Any]], *, batch: int = 1000
     ) -> Iterator[StoredVersion]:

@@ -546,6 +546,15 @@ class SqlStore:
             args += where_args
         return " AND ".join(parts), args
 
+    def container_types(self, res_type: str) -> list[str]:
+        """The resource types that have held a contained `res_type` (its `#Type._id` rows)."""
+        with self.reader() as conn:
+            rows = conn.execute(
+                self.sql("SELECT DISTINCT res_type FROM search_params WHERE code = ?"),
+                (f"#{res_type}._id",),
+            ).fetchall()
+        return sorted(row[0] for row in rows)
+
     def _all_types(self, conn: Any) -> list[str]:
         return [row[0] for row in conn.execute("SELECT DISTINCT res_type FROM search_params")]
 

@@ -412,8 +412,15 @@ def test_r4_examples_are_extracted_into_rows_of_their_own_parameters(extractor, 
     codes = [row[0] for row in rows.tokens + rows.strings + rows.uris]
     codes += [row[0] for row in rows.dates + rows.numbers + rows.quantities]
     codes += [row[0] for row in rows.references]
-    # A modifier's rows (`identifier:of-type`, `subject:identifier`) belong to their parameter.
-    assert {code.partition(":")[0] for code in codes} <= set(params)
+    # A modifier's rows (`identifier:of-type`, `subject:identifier`) belong to their parameter;
+    # a contained resource's (`#Medication.code`) to a parameter of its type.
+    for code in codes:
+        code = code.partition(":")[0]
+        if code.startswith("#"):
+            kind, _, code = code[1:].partition(".")
+            assert code == "_id" or code in extractor.registry.for_type(kind), code
+        else:
+            assert code in params, code
     for _, low, high in rows.dates:
         assert LOWEST <= low <= high <= HIGHEST
 

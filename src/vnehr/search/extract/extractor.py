@@ -78,6 +78,7 @@ LISTS: dict[ParamType, str] = {
     ParamType.REFERENCE: "references",
     ParamType.URI: "uris",
 }
+_ROW_LISTS = (*LISTS.values(), "composites")
 # Kept by the store as columns of `resources`, so they have no index rows.
 COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
 
@@ -128,8 +129,9 @@ class Extractor:
         self._plans: dict[str, _Plan] = {}
         self._lock = threading.Lock()
 
-    def extract(self, resource: dict[str, Any]) -> IndexRows:
-        """The index rows of `resource` (a plain FHIR JSON dict)."""
+    def extract(self, resource: dict[str, Any], *, contained: bool = True) -> IndexRows:
+        """The index rows of `resource` (a plain FHIR JSON dict), and with `contained` those
+        of its contained resources (see _add_contained)."""
         resource_type = resource.get("resourceType")
         if type(resource_type) is not str:
             raise InvalidResource("A resource needs a resourceType", ("resourceType",))
@@ -163,7 +165,30 @@ class Extractor:
             _dedupe(rows, _LIST_BITS)
         elif seen & _LIST_BITS:
             _dedupe(rows, seen)
+        if contained and "contained" in resource:
+            self._add_contained(resource["contained"], rows)
         return rows
+
+    def _add_contained(self, contained: Any, rows: IndexRows) -> None:
+        """A contained resource's rows, under its container, with codes `#Type.code`
+        (`#Medication.code`), plus a `#Type._id` token row of its id: what `_contained`
+        searches. The container's own parameters never see them."""
+        if type(contained) is not list:
+            return
+        for item in contained:
+            if type(item) is not dict:
+                continue
+            kind = item.get("resourceType")
+            if type(kind) is not str or kind not in self.registry.resource_types:
+                continue
+            inner = self.extract(item, contained=False)  # a contained one contains nothing
+            prefix = f"#{kind}."
+            for name in _ROW_LISTS:
+                made = getattr(inner, name)
+                if made:
+                    getattr(rows, name).extend([(prefix + row[0], *row[1:]) for row in made])
+            if type(item.get("id")) is str:
+                rows.tokens.append((prefix + "_id", None, item["id"], None))
 
     def compile_all(self) -> CompileStats:
         """Compile the plans of every resource type now; how the expressions compiled."""
