@@ -509,15 +509,22 @@ class SqlStore:
             where += f" AND {cond}"
             where_args += cond_args
         order = order_by([e for e, _ in sorts], descending, "r.rkey", backwards)
-        sort_select = "".join(f", {e}" for e, _ in sorts)
+        sort_select = "".join(f", {e} AS s{i}" for i, (e, _) in enumerate(sorts))
         sort_args = [a for _, expr_args in sorts for a in expr_args]
         order_args = [a for _, expr_args in sorts for a in (*expr_args, *expr_args)]
+        # The page's keys first, the content of those rows only: sorting many matches
+        # then moves keys and sort values, not every match's JSON.
+        page_order = order_by(
+            [f"p.s{i}" for i in range(len(sorts))], descending, "p.rkey", backwards
+        )
+        sort_columns = "".join(f", p.s{i}" for i in range(len(sorts)))
         rows = conn.execute(
             self.sql(
-                "SELECT r.rkey, r.res_type, r.res_id, v.version, v.last_updated, v.deleted, "
-                f"v.method, v.content{sort_select} FROM resources r JOIN resource_versions v "
-                f"ON v.rkey = r.rkey AND v.version = r.version WHERE {where} "
-                f"ORDER BY {order} LIMIT ?"
+                "SELECT p.rkey, p.res_type, p.res_id, v.version, v.last_updated, v.deleted, "
+                f"v.method, v.content{sort_columns} FROM (SELECT r.rkey, r.res_type, r.res_id, "
+                f"r.version{sort_select} FROM resources r WHERE {where} ORDER BY {order} "
+                "LIMIT ?) p JOIN resource_versions v ON v.rkey = p.rkey AND v.version = p.version "
+                f"ORDER BY {page_order}"
             ),
             (*sort_args, *where_args, *order_args, count + 1),
         ).fetchall()
