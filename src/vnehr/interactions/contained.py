@@ -110,7 +110,7 @@ def matching(
         if where is None:
             found.append(item)
             continue
-        rows = store.indexer(item)  # type: ignore[attr-defined]
+        rows = store.indexer(item)
         if matches(where, item, rows, _NoOthers()):
             found.append(item)
     return container, found

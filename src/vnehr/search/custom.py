@@ -366,6 +366,7 @@ class TrackedStore:
         self.inner = store
         self.params = params
         self.dialect = store.dialect
+        self.indexer = store.indexer
 
     def __getattr__(self, name: str) -> Any:  # database_size() and the like of the backend
         return getattr(self.inner, name)

@@ -116,6 +116,7 @@ class Store(Protocol):
     """A FHIR resource store: versioned JSON plus search index tables."""
 
     dialect: str
+    indexer: Indexer  # the index rows of a resource, as the store writes them
 
     def migrate(self) -> list[str]:
         """Bring the schema to the current version; returns the migrations applied."""

@@ -136,15 +136,8 @@ def _number(
         return sql, args
     if system is None or code is None or text is None:
         return _NOTHING  # a unit where the place keeps none
-    if leaf.unit_only:
-        return f"{sql} AND ({x}.{code} = ? OR {x}.{text} = ?)", [*args, leaf.code, leaf.code]
-    if leaf.system is not None:
-        sql += f" AND {x}.{system} = ?"
-        args.append(leaf.system)
-    if leaf.code is not None:
-        sql += f" AND {x}.{code} = ?"
-        args.append(leaf.code)
-    return sql, args
+    unit, more = number.unit_condition(leaf, f"{x}.{system}", f"{x}.{code}", f"{x}.{text}")
+    return sql + unit, args + more
 
 
 def _uri(leaf: ir.UriLeaf, column: str) -> tuple[str, list[Any]]:

@@ -37,17 +37,24 @@ def value_condition(leaf: ir.NumberLeaf, v: str) -> tuple[str, list[Any]]:
     return sql, args
 
 
+def unit_condition(leaf: ir.NumberLeaf, system: str, code: str, unit: str) -> tuple[str, list[Any]]:
+    """A quantity's unit on the columns `system`, `code` and `unit` ("" when none is asked):
+    `system|code` against system and code, `||unit` against the code or the unit."""
+    if leaf.param.type != "quantity" or (leaf.system is None and leaf.code is None):
+        return "", []
+    if leaf.unit_only:
+        return f" AND ({code} = ? OR {unit} = ?)", [leaf.code, leaf.code]
+    sql, args = "", []
+    if leaf.system is not None:
+        sql += f" AND {system} = ?"
+        args.append(leaf.system)
+    if leaf.code is not None:
+        sql += f" AND {code} = ?"
+        args.append(leaf.code)
+    return sql, args
+
+
 def row_condition(leaf: ir.NumberLeaf, x: str) -> tuple[str, list[Any]]:
     sql, args = value_condition(leaf, f"{x}.value")
-    if leaf.param.type == "quantity":
-        if leaf.unit_only:
-            sql += f" AND ({x}.code = ? OR {x}.unit = ?)"
-            args += [leaf.code, leaf.code]
-        else:
-            if leaf.system is not None:
-                sql += f" AND {x}.system = ?"
-                args.append(leaf.system)
-            if leaf.code is not None:
-                sql += f" AND {x}.code = ?"
-                args.append(leaf.code)
-    return sql, args
+    unit, more = unit_condition(leaf, f"{x}.system", f"{x}.code", f"{x}.unit")
+    return sql + unit, args + more
