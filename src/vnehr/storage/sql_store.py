@@ -493,9 +493,12 @@ class SqlStore:
         # `_count=0` is `_summary=count` (https://hl7.org/fhir/R4/search.html#count): no
         # entries, the number of matches.
         if total or count <= 0:
-            row = conn.execute(
-                self.sql(f"SELECT COUNT(*) FROM resources r WHERE {base}"), args
-            ).fetchone()
+            counted = compiler.index_count(query)
+            statement, count_args = counted or (
+                f"SELECT COUNT(*) FROM resources r WHERE {base}",
+                args,
+            )
+            row = conn.execute(self.sql(statement), count_args).fetchone()
             total_found = int(row[0])
         if count <= 0:
             return SearchPage([], [], None, False, total_found)

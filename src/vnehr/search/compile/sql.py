@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,10 @@ def _index_only(leaf: ir.Leaf, sp: int) -> tuple[str, list[Any]] | None:
             return f"x.sp = ? AND ({sql})", [sp, *args]
         case _:
             return None
+
+
+# A column of the counted key's resource row other than its key (see index_count).
+_ROW_COLUMN = re.compile(r"\bd\.(?!rkey\b)")
 
 
 def _rank(node: ir.Node) -> int:
@@ -289,6 +294,47 @@ class SqlCompiler:
         return self.count_rows(
             f"SELECT 1 FROM {TABLES[p.type]} x WHERE {sql} LIMIT {cap + 1}", args
         )
+
+    # -- counting
+    def index_count(self, query: ir.Query) -> tuple[str, list[Any]] | None:
+        """`SELECT COUNT(*)` of the matches read from the index tables alone, or None when
+        a condition needs the resource row (ids, _lastUpdated, a chain's or _has's join).
+
+        Index rows exist only for the current version of undeleted resources, and a
+        parameter id belongs to one resource type: the driving rows' distinct keys are the
+        matching resources, the other conditions probe by key. With the covering indexes of
+        migration 0004 neither the driver nor the probes read a table row.
+        """
+        if query.where is None or len(query.res_types) != 1:
+            return None
+        items = query.where.items if isinstance(query.where, ir.And) else (query.where,)
+        ordered = self._order(items)
+        first = ordered[0]
+        if not (isinstance(first, ir.ROW_LEAVES) and _drives(first)):
+            return None
+        p = first.param
+        if p.res_type != query.res_types[0]:
+            return None
+        rest = [self.condition(item, "d", drive=False) for item in ordered[1:]]
+        if any(_ROW_COLUMN.search(sql) for sql, _ in rest):
+            return None
+        sp = self.sp_id(p.res_type, p.code)
+        if sp is None:
+            return "SELECT 0", []
+        x = self._alias("x")
+        if isinstance(first, ir.CompositeLeaf):
+            cond, args = self._composite_condition(first, x)
+        else:
+            cond, args = _row_condition(first, x)
+        sql = (
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT {x}.rkey FROM {TABLES[p.type]} {x} "
+            f"WHERE {x}.sp = ? AND ({cond})) d"
+        )
+        args = [sp, *args]
+        if rest:
+            sql += " WHERE " + " AND ".join(c for c, _ in rest)
+            args += [a for _, a_list in rest for a in a_list]
+        return sql, args
 
     def _or(self, items: Sequence[ir.Node], r: str, drive: bool) -> tuple[str, list[Any]]:
         # Leaves of one parameter: one look at its rows with the conditions ORed.
