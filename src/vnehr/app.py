@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from vnehr.fhir.validation import validate
+from vnehr.checks import check
+from vnehr.identity.index import PatientIndex
 from vnehr.interactions.context import Context
 from vnehr.router import Router
 from vnehr.search.custom import CustomParameters, TrackedStore
@@ -25,6 +26,7 @@ class Server:
     store: Store
     router: Router
     search_parameters: CustomParameters
+    identity: PatientIndex | None
 
     def close(self) -> None:
         self.store.close()
@@ -43,9 +45,13 @@ def create_server(settings: Settings) -> Server:
     except BaseException:
         inner.close()
         raise
-    store = TrackedStore(inner, params)
-    ctx = Context(store=store, settings=settings, registry=registry, validator=validate)
-    return Server(settings, store, Router(ctx), params)
+    # The master patient index follows every Patient write, in the writing transaction.
+    identity = PatientIndex() if settings.mpi else None
+    store = TrackedStore(inner, params, hooks=[identity] if identity else [])
+    ctx = Context(
+        store=store, settings=settings, registry=registry, validator=check, identity=identity
+    )
+    return Server(settings, store, Router(ctx), params, identity)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -201,6 +201,139 @@ def reindex(database: str | None, types: tuple[str, ...], batch: int) -> None:
         click.echo(f"  {res_type:<28} {n:>8}")
 
 
+@main.group()
+def mpi() -> None:
+    """The master patient index: review queue, links, merges (docs/identity.md)."""
+
+
+def _mpi_call(
+    database: str | None, method: str, path: str, query: list[tuple[str, str]], body: Any = None
+) -> dict[str, Any]:
+    from vnehr.app import create_server
+    from vnehr.interactions.exchange import FhirRequest
+
+    server = create_server(_settings(database))
+    try:
+        request = FhirRequest(method=method, path=path, query=query, resource=body)
+        response = server.router.handle(request)
+    finally:
+        server.close()
+    resource = response.resource or {}
+    if response.status >= 400:
+        issues = resource.get("issue") or [{}]
+        raise click.ClickException(str(issues[-1].get("diagnostics", response.status)))
+    return resource
+
+
+def _references(**values: str) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    for name, value in values.items():
+        if name in ("result", "actor"):
+            parts.append({"name": name, "valueString": value})
+        else:
+            kind = "Patient" if name == "patient" else "Person"
+            reference = value if "/" in value else f"{kind}/{value}"
+            parts.append({"name": name, "valueReference": {"reference": reference}})
+    return {"resourceType": "Parameters", "parameter": parts}
+
+
+@mpi.command("review")
+@click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+@click.option("--count", type=click.IntRange(min=1, max=100), default=50, help="At most [50].")
+def mpi_review(database: str | None, count: int) -> None:
+    """List the probable matches waiting for review: patient, person, score, reason."""
+    found = _mpi_call(
+        database, "GET", "$mpi-links", [("result", "probable"), ("_count", str(count))]
+    )
+    items = found.get("parameter") or []
+    for item in items:
+        parts = {p["name"]: p for p in item["part"]}
+        score = parts.get("score", {}).get("valueDecimal", "")
+        reason = parts.get("reason", {}).get("valueString", "")
+        click.echo(
+            f"{parts['patient']['valueReference']['reference']}\t"
+            f"{parts['person']['valueReference']['reference']}\t{score}\t{reason}"
+        )
+    click.echo(f"{len(items)} waiting for review", err=True)
+
+
+def _decide(database: str | None, patient: str, person: str, result: str, actor: str) -> None:
+    body = _references(patient=patient, person=person, result=result, actor=actor)
+    outcome = _mpi_call(database, "POST", "$mpi-update-link", [], body)
+    click.echo(outcome["issue"][0]["diagnostics"])
+
+
+_ACTOR = click.option("--actor", default="cli", help="Who decides, for the history [cli].")
+_DATABASE = click.option("--database", default=None, help="Database URL (or VNEHR_DATABASE_URL).")
+
+
+@mpi.command("accept")
+@click.argument("patient")
+@click.argument("person")
+@_DATABASE
+@_ACTOR
+def mpi_accept(patient: str, person: str, database: str | None, actor: str) -> None:
+    """Link PATIENT to PERSON (accept a review item, or link by hand)."""
+    _decide(database, patient, person, "certain", actor)
+
+
+@mpi.command("reject")
+@click.argument("patient")
+@click.argument("person")
+@_DATABASE
+@_ACTOR
+def mpi_reject(patient: str, person: str, database: str | None, actor: str) -> None:
+    """PATIENT is not PERSON (reject a review item, or unlink a wrong link)."""
+    _decide(database, patient, person, "no-match", actor)
+
+
+@mpi.command("merge")
+@click.argument("source")
+@click.argument("target")
+@_DATABASE
+@_ACTOR
+def mpi_merge(source: str, target: str, database: str | None, actor: str) -> None:
+    """Merge Person SOURCE into Person TARGET (SOURCE is kept, inactive)."""
+    body = _references(source=source, target=target, actor=actor)
+    click.echo(
+        _mpi_call(database, "POST", "Person/$mpi-merge", [], body)["issue"][0]["diagnostics"]
+    )
+
+
+@mpi.command("unmerge")
+@click.argument("source")
+@_DATABASE
+@_ACTOR
+def mpi_unmerge(source: str, database: str | None, actor: str) -> None:
+    """Undo the last merge of Person SOURCE."""
+    body = _references(source=source, actor=actor)
+    outcome = _mpi_call(database, "POST", "Person/$mpi-unmerge", [], body)
+    click.echo(outcome["issue"][0]["diagnostics"])
+
+
+@mpi.command("rebuild")
+@_DATABASE
+@click.option("--batch", type=click.IntRange(min=1), default=500, help="Per transaction [500].")
+def mpi_rebuild(database: str | None, batch: int) -> None:
+    """(Re)index every stored Patient: for data loaded with the index off."""
+    from vnehr.app import create_server
+
+    server = create_server(_settings(database))
+    try:
+        if server.identity is None:
+            raise click.ClickException("The master patient index is off (VNEHR_MPI=0)")
+        total = server.store.count("Patient")
+        done = 0
+        with click.progressbar(length=total, label="indexing Patients", file=sys.stderr) as bar:
+            for n in server.identity.rebuild(server.store, batch=batch):
+                done += n
+                bar.update(n)
+        persons = server.store.count("Person")
+    finally:
+        server.close()
+    click.echo(f"indexed {done} Patients; {persons} Persons")
+
+
 def _load_demo(server: Any, *, patients: int, seed: int) -> tuple[Counter[str], list[str]]:
     from vnehr.demo import population
     from vnehr.loading import Loader

@@ -77,7 +77,7 @@ def _worker_tools(
     """The validator and the extractor of a worker: the R4 parameters plus `custom` (the
     server's custom SearchParameters), rebuilt when those change."""
     if not _TOOLS or _TOOLS["custom"] != custom:
-        from vnehr.fhir.validation import validate
+        from vnehr.checks import check as validate
         from vnehr.search.extract import Extractor
         from vnehr.search.registry import default_registry, r4_registry
 

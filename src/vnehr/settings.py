@@ -34,6 +34,9 @@ class Settings:
     pool_size: int = 8
     default_page_size: int = 50
     max_page_size: int = 1000
+    # The master patient index (docs/identity.md): every Patient write links the Patient to
+    # a golden Person. Off (VNEHR_MPI=0) for a server that keeps one facility's records only.
+    mpi: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -71,9 +71,10 @@ def test_reindex_makes_earlier_resources_findable(database_url: str) -> None:
 
     result = _vnehr("reindex", "--database", database_url, "--batch", "1")
     assert result.returncode == 0, result.stderr
-    assert "reindexed 4 resources" in result.stdout
+    assert "reindexed 6 resources" in result.stdout
     lines = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()[1:]}
-    assert lines == {"Observation": "1", "Patient": "2", "SearchParameter": "1"}
+    # Person: the golden records of the master patient index, one per (different) person.
+    assert lines == {"Observation": "1", "Patient": "2", "Person": "2", "SearchParameter": "1"}
     assert _district(database_url, "Ba Đình") == set(ids)
 
 

@@ -65,9 +65,9 @@ def test_sigkill_in_the_middle_of_a_transaction_leaves_nothing(database_url: str
     proc.stdout.close()
     server = create_server(Settings(database_url=database_url, dev=True))
     try:
-        assert server.store.count() == 1
+        assert server.store.count("Patient") == 1
         assert server.store.read("Patient", "before").version == 1
-        page = server.store.history(None, None, since=None, at=None, count=10, cursor=None)
+        page = server.store.history("Patient", None, since=None, at=None, count=10, cursor=None)
         assert [v.res_id for v in page.versions] == ["before"]
     finally:
         server.close()
@@ -99,11 +99,11 @@ def test_sigkill_during_load_keeps_only_whole_batches(database_url: str, tmp_pat
     server = create_server(Settings(database_url=database_url, dev=True))
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.store.count() < 1500:
+        while time.monotonic() < deadline and server.store.count("Patient") < 1500:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        loaded = server.store.count()
+        loaded = server.store.count("Patient")
         assert 1500 <= loaded < 40_000, loaded
         assert loaded % 500 == 0, loaded
         last = loaded - 1

@@ -101,15 +101,15 @@ def test_a_transaction_sees_its_own_writes(server: Server) -> None:
 def test_history_pages_newest_first_with_a_cursor(server: Server) -> None:
     for i in range(5):
         _create(server, lan(f"00118500001{i}"), f"p{i}")
-    first = server.store.history(None, None, since=None, at=None, count=2, cursor=None)
+    first = server.store.history("Patient", None, since=None, at=None, count=2, cursor=None)
     assert [v.res_id for v in first.versions] == ["p4", "p3"]
     assert first.next_cursor is not None
     second = server.store.history(
-        None, None, since=None, at=None, count=2, cursor=first.next_cursor
+        "Patient", None, since=None, at=None, count=2, cursor=first.next_cursor
     )
     assert [v.res_id for v in second.versions] == ["p2", "p1"]
     third = server.store.history(
-        None, None, since=None, at=None, count=2, cursor=second.next_cursor
+        "Patient", None, since=None, at=None, count=2, cursor=second.next_cursor
     )
     assert [v.res_id for v in third.versions] == ["p0"]
     assert third.next_cursor is None

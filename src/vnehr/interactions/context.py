@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnehr.errors import Issue
 from vnehr.search.registry import SearchParamRegistry
 from vnehr.settings import Settings
 from vnehr.storage.base import Store
+
+if TYPE_CHECKING:
+    from vnehr.identity.index import PatientIndex
 
 Validator = Callable[[dict[str, Any]], list[Issue]]
 
@@ -20,3 +23,4 @@ class Context:
     settings: Settings
     registry: SearchParamRegistry
     validator: Validator
+    identity: PatientIndex | None = None  # the master patient index (vnehr.identity)

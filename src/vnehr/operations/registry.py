@@ -43,8 +43,10 @@ class OperationRegistry:
 
 
 def builtin_operations() -> OperationRegistry:
-    from vnehr.operations import validate
+    from vnehr.operations import identity, validate
 
     registry = OperationRegistry()
     registry.register(validate.OPERATION)
+    for op in identity.OPERATIONS:
+        registry.register(op)
     return registry

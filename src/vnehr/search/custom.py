@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vnehr.errors import InvalidResource
 from vnehr.search.compile.sql import Cursor
@@ -293,11 +293,16 @@ class CustomParameters:
 class TrackedTransaction:
     """A write transaction that checks the SearchParameters it writes and remembers them."""
 
-    def __init__(self, txn: WriteTransaction, params: CustomParameters) -> None:
+    def __init__(
+        self, txn: WriteTransaction, params: CustomParameters, watched: frozenset[str] = frozenset()
+    ) -> None:
         self._txn = txn
         self._params = params
         self.written: list[StoredVersion] = []  # SearchParameter versions, in write order
         self._leaving: set[str] = set()
+        self._watched = watched
+        # (type, id) of the resources of `watched` types written, for the commit hooks.
+        self.changed: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str) -> Any:  # flush() and the like of the backend's txn
         return getattr(self._txn, name)
@@ -319,6 +324,8 @@ class TrackedTransaction:
         method: str,
         previous: Current | None,
     ) -> StoredVersion:
+        if res_type in self._watched:
+            self.changed.append((res_type, res_id))
         if res_type != SEARCH_PARAMETER:
             return self._txn.write(res_type, res_id, resource, method, previous)
         self._before(res_id, resource)
@@ -335,6 +342,8 @@ class TrackedTransaction:
         previous: Current | None,
     ) -> StoredVersion:
         # Bulk loading: not checked here; one that cannot be used is logged when applied.
+        if res_type in self._watched:
+            self.changed.append((res_type, res_id))
         stored = self._txn.write_prepared(res_type, res_id, prepared, method, previous)
         if res_type == SEARCH_PARAMETER:
             self.written.append(stored)
@@ -349,6 +358,15 @@ class TrackedTransaction:
     def lock(self, key: str) -> None:
         self._txn.lock(key)
 
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._txn.rows(statement, args)
+
+    def run(self, statement: str, args: Sequence[Any] = ()) -> None:
+        self._txn.run(statement, args)
+
+    def run_many(self, statement: str, rows: list[Any]) -> None:
+        self._txn.run_many(statement, rows)
+
     def read(self, res_type: str, res_id: str) -> StoredVersion:
         return self._txn.read(res_type, res_id)
 
@@ -359,14 +377,26 @@ class TrackedTransaction:
         return self._txn.search_ids(query, limit)
 
 
+class CommitHook(Protocol):
+    """Runs in a write transaction, before it commits, when it wrote resources of `types`
+    (vnehr.identity: the master patient index follows Patient writes)."""
+
+    types: frozenset[str]
+
+    def before_commit(self, txn: TrackedTransaction, changed: list[tuple[str, str]]) -> None: ...
+
+
 class TrackedStore:
     """A store whose SearchParameter writes keep the server's registry in step (see above)."""
 
-    def __init__(self, store: Store, params: CustomParameters) -> None:
+    def __init__(
+        self, store: Store, params: CustomParameters, hooks: Sequence[CommitHook] = ()
+    ) -> None:
         self.inner = store
         self.params = params
         self.dialect = store.dialect
         self.indexer = store.indexer
+        self.hooks = list(hooks)
 
     def __getattr__(self, name: str) -> Any:  # database_size() and the like of the backend
         return getattr(self.inner, name)
@@ -374,9 +404,16 @@ class TrackedStore:
     @contextmanager
     def _transaction(self) -> Iterator[TrackedTransaction]:
         self.params.poll()
+        watched = frozenset(t for hook in self.hooks for t in hook.types)
         with self.inner.transaction() as txn:
-            tracked = TrackedTransaction(txn, self.params)
+            tracked = TrackedTransaction(txn, self.params, watched)
             yield tracked
+            # Before the commit, in the same transaction: what a hook writes commits or
+            # rolls back with the writes that caused it.
+            for hook in self.hooks:
+                changed = [c for c in tracked.changed if c[0] in hook.types]
+                if changed:
+                    hook.before_commit(tracked, changed)
         if tracked.written:  # committed
             self.params.apply(tracked.written)
 
@@ -439,6 +476,9 @@ class TrackedStore:
 
     def container_types(self, res_type: str) -> list[str]:
         return self.inner.container_types(res_type)
+
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self.inner.rows(statement, args)
 
     def count(self, res_type: str | None = None) -> int:
         return self.inner.count(res_type)

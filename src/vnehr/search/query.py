@@ -105,7 +105,11 @@ def _is_criterion(name: str) -> bool:
 
 
 def _compartment(res_type: str, compartment: tuple[str, str]) -> ir.Node:
-    kind, owner = compartment
+    return _compartments(res_type, compartment[0], (compartment[1],))
+
+
+def _compartments(res_type: str, kind: str, owners: tuple[str, ...]) -> ir.Node:
+    """`res_type` resources in the compartment of any of `owners` (of type `kind`)."""
     params = compartments().get(kind, {}).get(res_type)
     if not params and res_type != kind:
         raise InvalidRequest(f"{res_type} is not in the {kind} compartment")
@@ -113,10 +117,20 @@ def _compartment(res_type: str, compartment: tuple[str, str]) -> ir.Node:
         ir.ReferenceLeaf(ir.Param(res_type, code, "reference"), kind, owner)
         for code in params or []
         if code != "{def}"
+        for owner in owners
     ]
     if res_type == kind:
-        options.append(ir.IdLeaf(res_type, (owner,)))
+        options.append(ir.IdLeaf(res_type, owners))
     return options[0] if len(options) == 1 else ir.Or(tuple(options))
+
+
+def multi_compartment_query(types: tuple[str, ...], kind: str, owners: tuple[str, ...]) -> ir.Query:
+    """Resources of `types` in the compartments of several owners together (the Patients
+    of one person: Patient/$everything)."""
+    per_type: list[ir.Node] = [
+        ir.And((ir.TypeLeaf((t,)), _compartments(t, kind, owners))) for t in types
+    ]
+    return ir.Query(types, per_type[0] if len(per_type) == 1 else ir.Or(tuple(per_type)))
 
 
 def _sort(

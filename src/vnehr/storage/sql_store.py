@@ -147,6 +147,20 @@ class SqlTransaction:
     def lock(self, key: str) -> None:
         self.store._lock_key(self.conn, key)
 
+    # -- the tables of extensions (vnehr.identity), on the transaction's connection
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]:
+        self.flush()
+        return list(self.conn.execute(self.store.sql(statement), args).fetchall())
+
+    def run(self, statement: str, args: Sequence[Any] = ()) -> None:
+        self.flush()
+        self.conn.execute(self.store.sql(statement), args)
+
+    def run_many(self, statement: str, rows: list[Any]) -> None:
+        if rows:
+            self.flush()
+            self.store.executemany(self.conn, self.store.sql(statement), rows)
+
     def _new_key(self) -> int:
         if not self._keys:
             self._keys = self.store._allocate_keys(self.conn, 128)
@@ -555,6 +569,11 @@ class SqlStore:
             parts.append(where)
             args += where_args
         return " AND ".join(parts), args
+
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read-only statement (`?` placeholders) on a reader connection."""
+        with self.reader() as conn:
+            return list(conn.execute(self.sql(statement), args).fetchall())
 
     def container_types(self, res_type: str) -> list[str]:
         """The resource types that have held a contained `res_type` (its `#Type._id` rows)."""

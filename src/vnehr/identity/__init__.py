@@ -1,0 +1,1 @@
+"""National patient identity: identifiers, matching, the master patient index (docs/identity.md)."""

@@ -1,0 +1,606 @@
+"""The master patient index in the database: it follows every Patient write (in the same
+transaction), links the Patient to a golden Person, queues probable matches for review, and
+lets an operator accept, reject, unlink, merge and unmerge. See docs/identity.md.
+
+Tables (migration 0005): `mpi_records` (a Patient's match features and its Person),
+`mpi_keys` (its blocking keys, hashed), `mpi_links` (every judged Patient-Person pair:
+certain / probable / no-match, auto / manual), `mpi_events` (append-only history).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Any, Protocol
+
+from vnehr.errors import Conflict, InvalidRequest, NotFound
+from vnehr.fhir.ids import new_id
+from vnehr.fhir.instant import format_instant, now_micros
+from vnehr.identity.features import MatchRecord, record_from_patient
+from vnehr.identity.matching.blocking import blocking_keys
+from vnehr.identity.matching.rules import Rules, load_rules
+from vnehr.identity.matching.score import MatchResult, compare
+
+MPI_CODES = "https://vnehr.org/fhir/CodeSystem/mpi"
+GOLDEN_TAG = {"system": MPI_CODES, "code": "golden", "display": "Golden record of the MPI"}
+# Blocking keys shared by more records than this are not used to find candidates: a key
+# that common (a clinic's own phone number, say) tells nothing and would make matching slow.
+BLOCK_CAP = 500
+CANDIDATE_CAP = 2000
+# Keys that identify one person: concurrent writers of the same key are serialised, so two
+# hospitals registering the same CCCD at the same moment cannot create two Persons.
+_IDENTITY_KEYS = ("cccd:", "cmnd:", "bhxh:")
+RESULTS = ("certain", "probable", "no-match")
+
+
+class Transaction(Protocol):
+    """What the index needs of a write transaction (storage/sql_store.SqlTransaction)."""
+
+    def current(self, res_type: str, res_id: str) -> Any: ...
+    def read(self, res_type: str, res_id: str) -> Any: ...
+    def write(
+        self,
+        res_type: str,
+        res_id: str,
+        resource: dict[str, Any] | None,
+        method: str,
+        previous: Any,
+    ) -> Any: ...
+    def lock(self, key: str) -> None: ...
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]: ...
+    def run(self, statement: str, args: Sequence[Any] = ()) -> None: ...
+    def run_many(self, statement: str, rows: list[Any]) -> None: ...
+
+
+Rows = Callable[[str, Sequence[Any]], list[Any]]
+
+
+def key_hash(key: str) -> int:
+    digest = blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    patient_id: str
+    person_id: str
+    result: MatchResult
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    patient_id: str
+    person_id: str
+    result: str
+    source: str
+    score: float | None
+    reason: str | None
+    updated: int
+
+
+def candidates(rows: Rows, record: MatchRecord, rules: Rules, exclude: str = "") -> list[Candidate]:
+    """Indexed Patients sharing a blocking key with `record`, scored, best first."""
+    hashes = sorted({key_hash(k) for k in blocking_keys(record)})
+    if not hashes:
+        return []
+    found: dict[str, tuple[str, str]] = {}
+    for hk in hashes:  # one small look per key: a huge block is skipped, not read
+        ids = rows(
+            "SELECT patient_id FROM mpi_keys WHERE hk = ? LIMIT ?",
+            [hk, BLOCK_CAP + 1],
+        )
+        if len(ids) > BLOCK_CAP:
+            continue
+        wanted = [i[0] for i in ids if i[0] != exclude and i[0] not in found]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for patient_id, person_id, features in rows(
+                f"SELECT patient_id, person_id, features FROM mpi_records "
+                f"WHERE patient_id IN ({marks})",
+                chunk,
+            ):
+                found[patient_id] = (person_id, features)
+        if len(found) >= CANDIDATE_CAP:
+            break
+    out = []
+    for patient_id, (person_id, features) in found.items():
+        other = MatchRecord.from_json(json.loads(features))
+        out.append(Candidate(patient_id, person_id, compare(record, other, rules)))
+    out.sort(key=lambda c: c.result.score, reverse=True)
+    return out
+
+
+class PatientIndex:
+    """The index as a commit hook of the store (search/custom.TrackedStore)."""
+
+    types = frozenset({"Patient"})
+
+    def __init__(self, rules: Rules | None = None, clock: Callable[[], int] = now_micros):
+        self.rules = rules or load_rules()
+        self.clock = clock
+
+    # -- following Patient writes
+    def before_commit(self, txn: Any, changed: list[tuple[str, str]]) -> None:
+        done: set[str] = set()
+        for _, patient_id in changed:
+            if patient_id not in done:
+                done.add(patient_id)
+                self.index_patient(txn, patient_id)
+
+    def index_patient(self, txn: Transaction, patient_id: str) -> None:
+        """(Re)link one Patient after it was written or deleted."""
+        now = self.clock()
+        old = txn.rows("SELECT person_id FROM mpi_records WHERE patient_id = ?", [patient_id])
+        old_person = old[0][0] if old else None
+        current = txn.current("Patient", patient_id)
+        if current is None or current.deleted:
+            if old_person is not None:
+                self._forget(txn, patient_id, old_person, now)
+            return
+        patient = txn.read("Patient", patient_id).resource()
+        record = record_from_patient(patient)
+        keys = blocking_keys(record)
+        for key in sorted(k for k in keys if k.startswith(_IDENTITY_KEYS)):
+            txn.lock(f"mpi:{key}")
+        decided = {
+            person: (result, source)
+            for person, result, source in txn.rows(
+                "SELECT person_id, result, source FROM mpi_links WHERE patient_id = ?",
+                [patient_id],
+            )
+        }
+        excluded = {p for p, (r, _) in decided.items() if r == "no-match"}
+        manual = [p for p, (r, s) in decided.items() if r == "certain" and s == "manual"]
+        best: dict[str, Candidate] = {}
+        for c in candidates(lambda s, a: txn.rows(s, a), record, self.rules, patient_id):
+            if c.person_id in excluded:
+                continue
+            if c.person_id not in best or c.result.score > best[c.person_id].result.score:
+                best[c.person_id] = c
+        certain = [c for c in best.values() if c.result.grade == "certain"]
+        certain.sort(key=lambda c: c.result.score, reverse=True)
+        chosen: Candidate | None = None
+        if manual:
+            target, source, score, reason = manual[0], "manual", None, "linked by an operator"
+        elif certain:
+            chosen = next((c for c in certain if c.person_id == old_person), certain[0])
+            target, source = chosen.person_id, "auto"
+            score, reason = chosen.result.score, chosen.result.reason or "probabilistic"
+        else:
+            alone = old_person is not None and not txn.rows(
+                "SELECT 1 FROM mpi_records WHERE person_id = ? AND patient_id <> ? LIMIT 1",
+                [old_person, patient_id],
+            )
+            target = old_person if alone and old_person else new_id()
+            source, score, reason = "auto", None, "no certain match: a Person of its own"
+        features = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
+        if old_person is None:
+            txn.run(
+                "INSERT INTO mpi_records (patient_id, person_id, features) VALUES (?, ?, ?)",
+                [patient_id, target, features],
+            )
+        else:
+            txn.run(
+                "UPDATE mpi_records SET person_id = ?, features = ? WHERE patient_id = ?",
+                [target, features, patient_id],
+            )
+        txn.run("DELETE FROM mpi_keys WHERE patient_id = ?", [patient_id])
+        txn.run_many(
+            "INSERT INTO mpi_keys (hk, patient_id) VALUES (?, ?)",
+            [(h, patient_id) for h in sorted({key_hash(k) for k in keys})],
+        )
+        if source != "manual" or decided.get(target) is None:
+            self._set_link(txn, patient_id, target, "certain", source, score, reason, now)
+        if old_person != target:
+            self._event(txn, now, "link", patient_id, target, "certain", source, None, reason)
+            if old_person is not None:
+                self._drop_link(txn, patient_id, old_person)
+                self._event(txn, now, "unlink", patient_id, old_person, None, "auto", None, None)
+        # Probable matches (and other Persons that also matched for certain: maybe one
+        # human with two Persons) wait for review, unless an operator decided the pair.
+        waiting = {
+            c.person_id: c
+            for c in best.values()
+            if c.person_id != target
+            and c.result.grade in ("certain", "probable")
+            and decided.get(c.person_id, ("", "auto"))[1] != "manual"
+        }
+        for person, (result, link_source) in decided.items():
+            if result == "probable" and link_source == "auto" and person not in waiting:
+                self._drop_link(txn, patient_id, person)
+        for person, c in waiting.items():
+            why = c.result.reason or ("also certain" if c.result.grade == "certain" else None)
+            self._set_link(txn, patient_id, person, "probable", "auto", c.result.score, why, now)
+        self.refresh_person(txn, target, now)
+        if old_person is not None and old_person != target:
+            self.refresh_person(txn, old_person, now)
+
+    def rebuild(self, store: Any, *, batch: int = 500) -> Iterator[int]:
+        """(Re)index every stored Patient, `batch` per transaction, in id order; yields the
+        number done after each batch. For data loaded before the index existed or with it
+        off; running it again changes nothing that is already right."""
+        after = ""
+        while True:
+            ids = [
+                str(r[0])
+                for r in store.rows(
+                    "SELECT res_id FROM resources WHERE res_type = ? AND deleted = ? "
+                    "AND res_id > ? ORDER BY res_id LIMIT ?",
+                    ["Patient", store.boolean(False), after, batch],
+                )
+            ]
+            if not ids:
+                return
+            with store.inner.transaction() as txn:
+                for patient_id in ids:
+                    self.index_patient(txn, patient_id)
+            after = ids[-1]
+            yield len(ids)
+
+    def _forget(self, txn: Transaction, patient_id: str, person_id: str, now: int) -> None:
+        txn.run("DELETE FROM mpi_keys WHERE patient_id = ?", [patient_id])
+        txn.run("DELETE FROM mpi_records WHERE patient_id = ?", [patient_id])
+        txn.run("DELETE FROM mpi_links WHERE patient_id = ? AND source = ?", [patient_id, "auto"])
+        self._event(txn, now, "unlink", patient_id, person_id, None, "auto", None, "deleted")
+        self.refresh_person(txn, person_id, now)
+
+    # -- links and events
+    def _set_link(
+        self,
+        txn: Transaction,
+        patient_id: str,
+        person_id: str,
+        result: str,
+        source: str,
+        score: float | None,
+        reason: str | None,
+        now: int,
+    ) -> None:
+        score = None if score is None or score != score or abs(score) == float("inf") else score
+        self._drop_link(txn, patient_id, person_id)
+        txn.run(
+            "INSERT INTO mpi_links (patient_id, person_id, result, source, score, reason, "
+            "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [patient_id, person_id, result, source, score, reason, now],
+        )
+
+    def _drop_link(self, txn: Transaction, patient_id: str, person_id: str) -> None:
+        txn.run(
+            "DELETE FROM mpi_links WHERE patient_id = ? AND person_id = ?",
+            [patient_id, person_id],
+        )
+
+    def _event(
+        self,
+        txn: Transaction,
+        now: int,
+        kind: str,
+        patient_id: str | None,
+        person_id: str | None,
+        result: str | None,
+        source: str,
+        actor: str | None,
+        detail: str | None,
+        other: str | None = None,
+    ) -> None:
+        txn.run(
+            "INSERT INTO mpi_events (at, kind, patient_id, person_id, other_person_id, result, "
+            "source, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [now, kind, patient_id, person_id, other, result, source, actor, detail],
+        )
+
+    # -- the golden Person
+    def refresh_person(self, txn: Transaction, person_id: str, now: int) -> None:
+        """Write the Person as its linked Patients say (a new version only if it changed)."""
+        members = txn.rows(
+            "SELECT r.patient_id, l.source, l.reason FROM mpi_records r LEFT JOIN mpi_links l "
+            "ON l.patient_id = r.patient_id AND l.person_id = r.person_id "
+            "WHERE r.person_id = ? ORDER BY r.patient_id",
+            [person_id],
+        )
+        previous = txn.current("Person", person_id)
+        old = None
+        if previous is not None and not previous.deleted:
+            old = txn.read("Person", person_id).resource()
+        if members:
+            patients = [txn.read("Patient", m[0]).resource() for m in members]
+            person = golden_person(person_id, patients, [(m[1], m[2]) for m in members])
+        elif old is None or old.get("active") is False:
+            return  # nothing to show, or merged away before: stays as it is
+        else:  # its last Patient left: kept, inactive, for its history
+            person = {k: v for k, v in old.items() if k not in ("meta", "link")}
+            person.update(meta={"tag": [GOLDEN_TAG]}, active=False)
+        if old is not None and _same(old, person):
+            return
+        txn.write("Person", person_id, person, "PUT" if previous else "POST", previous)
+
+    # -- reads (outside write transactions)
+    def person_of(self, rows: Rows, patient_id: str) -> str | None:
+        found = rows("SELECT person_id FROM mpi_records WHERE patient_id = ?", [patient_id])
+        return str(found[0][0]) if found else None
+
+    def linked_patients(self, rows: Rows, patient_id: str) -> list[str]:
+        """The Patients linked (for certain) to the same Person as `patient_id`, itself first."""
+        person = self.person_of(rows, patient_id)
+        if person is None:
+            return [patient_id]
+        others = rows(
+            "SELECT patient_id FROM mpi_records WHERE person_id = ? ORDER BY patient_id",
+            [person],
+        )
+        return [patient_id, *(str(r[0]) for r in others if r[0] != patient_id)]
+
+    def links(
+        self,
+        rows: Rows,
+        *,
+        result: str | None = None,
+        patient: str | None = None,
+        person: str | None = None,
+        limit: int = 100,
+    ) -> list[Link]:
+        where, args = [], []
+        for column, value in (("result", result), ("patient_id", patient), ("person_id", person)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT patient_id, person_id, result, source, score, reason, updated FROM mpi_links"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY updated, patient_id, person_id LIMIT ?"
+        return [
+            Link(str(a), str(b), str(c), str(d), None if e is None else float(e), f, int(g))
+            for a, b, c, d, e, f, g in rows(sql, [*args, limit])
+        ]
+
+    # -- operator decisions
+    def update_link(
+        self, txn: Transaction, patient_id: str, person_id: str, result: str, actor: str
+    ) -> None:
+        """An operator's decision on a pair: `certain` links the Patient to the Person
+        (accepting a review item), `no-match` separates them (rejecting a review item, or
+        unlinking a wrong link: the Patient gets a Person of its own). Manual decisions are
+        never overridden by the automatic linker."""
+        if result not in ("certain", "no-match"):
+            raise InvalidRequest("result must be certain or no-match", ("result",))
+        now = self.clock()
+        current = txn.current("Patient", patient_id)
+        if current is None or current.deleted:
+            raise NotFound(f"Patient/{patient_id} is not known")
+        self._lock_persons(txn, [person_id])
+        old = txn.rows("SELECT person_id FROM mpi_records WHERE patient_id = ?", [patient_id])
+        if not old:
+            raise NotFound(f"Patient/{patient_id} is not in the index")
+        old_person = str(old[0][0])
+        person = txn.current("Person", person_id)
+        if person is None or person.deleted:
+            raise NotFound(f"Person/{person_id} is not known")
+        if result == "certain":
+            if txn.read("Person", person_id).resource().get("active") is False:
+                raise Conflict(f"Person/{person_id} was merged: link to the Person it went into")
+            others = txn.rows(
+                "SELECT 1 FROM mpi_records WHERE person_id = ? AND patient_id <> ? LIMIT 1",
+                [old_person, patient_id],
+            )
+            if old_person != person_id and others:
+                # Its Person holds other records linked to it for certain: accepting says
+                # they are all this human, so the two Persons become one.
+                self._set_link(txn, patient_id, person_id, "certain", "manual", None, actor, now)
+                self.merge(txn, old_person, person_id, actor)
+                return
+            self._set_link(txn, patient_id, person_id, "certain", "manual", None, actor, now)
+            if old_person != person_id:
+                self._drop_link(txn, patient_id, old_person)
+                txn.run(
+                    "UPDATE mpi_records SET person_id = ? WHERE patient_id = ?",
+                    [person_id, patient_id],
+                )
+            self._event(txn, now, "link", patient_id, person_id, "certain", "manual", actor, None)
+            self.refresh_person(txn, person_id, now)
+            if old_person != person_id:
+                self.refresh_person(txn, old_person, now)
+            return
+        self._set_link(txn, patient_id, person_id, "no-match", "manual", None, actor, now)
+        self._event(txn, now, "no-match", patient_id, person_id, "no-match", "manual", actor, None)
+        if old_person == person_id:  # unlink: a Person of its own
+            fresh = new_id()
+            txn.run(
+                "UPDATE mpi_records SET person_id = ? WHERE patient_id = ?", [fresh, patient_id]
+            )
+            self._set_link(
+                txn, patient_id, fresh, "certain", "manual", None, f"unlinked by {actor}", now
+            )
+            self._event(txn, now, "link", patient_id, fresh, "certain", "manual", actor, "unlink")
+            self.refresh_person(txn, fresh, now)
+            self.refresh_person(txn, person_id, now)
+
+    def merge(self, txn: Transaction, source: str, target: str, actor: str) -> int:
+        """Move every Patient of Person `source` to Person `target`; `source` stays, inactive,
+        linking to `target`. Returns the number of Patients moved."""
+        if source == target:
+            raise InvalidRequest("A Person cannot be merged into itself", ("source",))
+        now = self.clock()
+        self._lock_persons(txn, [source, target])
+        for person_id in (source, target):
+            found = txn.current("Person", person_id)
+            if found is None or found.deleted:
+                raise NotFound(f"Person/{person_id} is not known")
+            if txn.read("Person", person_id).resource().get("active") is False:
+                raise Conflict(f"Person/{person_id} is already merged into another Person")
+        moved = [
+            str(r[0])
+            for r in txn.rows(
+                "SELECT patient_id FROM mpi_records WHERE person_id = ? ORDER BY patient_id",
+                [source],
+            )
+        ]
+        self._event(txn, now, "merge", None, target, None, "manual", actor, None, other=source)
+        for patient_id in moved:
+            txn.run(
+                "UPDATE mpi_records SET person_id = ? WHERE patient_id = ?", [target, patient_id]
+            )
+            self._drop_link(txn, patient_id, source)
+            self._set_link(
+                txn, patient_id, target, "certain", "manual", None, f"merged by {actor}", now
+            )
+            self._event(
+                txn, now, "relink", patient_id, target, "certain", "manual", actor, "merge", source
+            )
+        # Review items proposing the merged Person are moot now.
+        txn.run("DELETE FROM mpi_links WHERE person_id = ? AND result = ?", [source, "probable"])
+        self.refresh_person(txn, target, now)
+        merged = txn.read("Person", source).resource()
+        merged.pop("meta", None)
+        merged.update(
+            meta={"tag": [GOLDEN_TAG]},
+            active=False,
+            link=[{"target": {"reference": f"Person/{target}"}, "assurance": "level4"}],
+        )
+        txn.write("Person", source, merged, "PUT", txn.current("Person", source))
+        return len(moved)
+
+    def unmerge(self, txn: Transaction, source: str, actor: str) -> int:
+        """Undo the last merge of Person `source`: its Patients go back to it."""
+        now = self.clock()
+        found = txn.rows(
+            "SELECT event, person_id FROM mpi_events WHERE kind = ? AND other_person_id = ? "
+            "ORDER BY event DESC LIMIT 1",
+            ["merge", source],
+        )
+        if not found:
+            raise InvalidRequest(f"Person/{source} was never merged", ("source",))
+        event, target = int(found[0][0]), str(found[0][1])
+        self._lock_persons(txn, [source, target])
+        undone = txn.rows(
+            "SELECT 1 FROM mpi_events WHERE kind = ? AND other_person_id = ? AND event > ?",
+            ["unmerge", source, event],
+        )
+        if undone:
+            raise Conflict(f"The last merge of Person/{source} was already undone")
+        moved = [
+            str(r[0])
+            for r in txn.rows(
+                "SELECT DISTINCT patient_id FROM mpi_events WHERE kind = ? AND "
+                "other_person_id = ? AND person_id = ? AND event > ?",
+                ["relink", source, target, event],
+            )
+        ]
+        self._event(txn, now, "unmerge", None, target, None, "manual", actor, None, other=source)
+        back = []
+        for patient_id in moved:
+            still = txn.rows(
+                "SELECT 1 FROM mpi_records WHERE patient_id = ? AND person_id = ?",
+                [patient_id, target],
+            )
+            if not still:
+                continue  # moved again or deleted since: left where it is
+            back.append(patient_id)
+            txn.run(
+                "UPDATE mpi_records SET person_id = ? WHERE patient_id = ?", [source, patient_id]
+            )
+            self._drop_link(txn, patient_id, target)
+            self._set_link(
+                txn, patient_id, source, "certain", "manual", None, f"unmerged by {actor}", now
+            )
+            self._event(
+                txn, now, "relink", patient_id, source, "certain", "manual", actor, "unmerge"
+            )
+        restored = txn.read("Person", source).resource()
+        restored.pop("meta", None)
+        restored.pop("link", None)
+        restored["active"] = True
+        restored["meta"] = {"tag": [GOLDEN_TAG]}
+        txn.write("Person", source, restored, "PUT", txn.current("Person", source))
+        self.refresh_person(txn, source, now)
+        self.refresh_person(txn, target, now)
+        return len(back)
+
+    def _lock_persons(self, txn: Transaction, persons: list[str]) -> None:
+        for person in sorted(set(persons)):  # one order: two merges cannot deadlock
+            txn.lock(f"mpi:person:{person}")
+
+
+def golden_person(
+    person_id: str, patients: list[dict[str, Any]], links: list[tuple[str | None, str | None]]
+) -> dict[str, Any]:
+    """The Person of `patients`: the most complete record's name, gender, birth date and
+    address; every verified national identifier and phone of all of them; a link to each."""
+    best = max(patients, key=_completeness) if patients else {}
+    identifiers: dict[tuple[str, str], dict[str, Any]] = {}
+    telecom: dict[str, dict[str, Any]] = {}
+    for patient in patients:
+        for identifier in patient.get("identifier") or []:
+            system, value = identifier.get("system"), identifier.get("value")
+            if system in _PERSON_IDENTIFIERS and value and _verified(identifier):
+                identifiers.setdefault(
+                    (system, value), {"use": "official", "system": system, "value": value}
+                )
+        for point in patient.get("telecom") or []:
+            if point.get("value"):
+                telecom.setdefault(
+                    f"{point.get('system')}|{point['value']}",
+                    {k: point[k] for k in ("system", "value") if k in point},
+                )
+    person: dict[str, Any] = {
+        "resourceType": "Person",
+        "id": person_id,
+        "meta": {"tag": [GOLDEN_TAG]},
+    }
+    if identifiers:
+        person["identifier"] = list(identifiers.values())
+    if best.get("name"):
+        person["name"] = best["name"][:1]
+    if telecom:
+        person["telecom"] = list(telecom.values())
+    for element in ("gender", "birthDate"):
+        if best.get(element):
+            person[element] = best[element]
+    if best.get("address"):
+        person["address"] = best["address"][:1]
+    person["active"] = True
+    person["link"] = [
+        {
+            "target": {"reference": f"Patient/{p['id']}"},
+            "assurance": "level3" if source == "auto" and reason == "probabilistic" else "level4",
+        }
+        for p, (source, reason) in zip(patients, links, strict=True)
+    ]
+    return person
+
+
+_PERSON_IDENTIFIERS = (
+    "http://fhir.ehealth.gov.vn/core/sid/national_id",
+    "http://fhir.ehealth.gov.vn/core/sid/citizen_id",
+    "http://fhir.ehealth.gov.vn/core/sid/insurance_number",
+    "https://vnehr.org/fhir/sid/vneid",
+)
+
+
+def _verified(identifier: dict[str, Any]) -> bool:
+    from vnehr.identity.identifiers import is_verified
+
+    return is_verified(identifier)
+
+
+def _completeness(patient: dict[str, Any]) -> tuple[int, int, str]:
+    birth = patient.get("birthDate") or ""
+    national = any(
+        i.get("system") == _PERSON_IDENTIFIERS[0] and _verified(i)
+        for i in patient.get("identifier") or []
+    )
+    last = (patient.get("meta") or {}).get("lastUpdated") or ""
+    return (int(national), len(birth), last)
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    strip = ("meta", "id")
+    return {k: v for k, v in old.items() if k not in strip} == {
+        k: v for k, v in new.items() if k not in strip
+    }
+
+
+def instant(micros: int) -> str:
+    return format_instant(micros)
