@@ -268,4 +268,16 @@ POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
     ),
     ("0004_covering_indexes", _covering_migration("postgresql")),
     ("0005_identity", _identity_migration("postgresql")),
+    # The token lookup's columns depend on each other (the hash is of the code): without
+    # this PostgreSQL multiplies their selectivities, estimates one row for a code that 60,000
+    # Observations carry, and drives searches from it (measured at 1M resources:
+    # `Observation?patient=X&code=C` 4 -> 420 ms, `_has` 20 ms -> 56 s).
+    (
+        "0006_token_statistics",
+        [
+            "CREATE STATISTICS idx_token_dependencies (dependencies) "
+            "ON hv, sp, system, code FROM idx_token",
+            "ANALYZE idx_token",
+        ],
+    ),
 ]
