@@ -123,24 +123,27 @@ class PatientIndex:
         self.clock = clock
 
     # -- following Patient writes
-    def before_commit(self, txn: Any, changed: list[tuple[str, str]]) -> None:
-        done: set[str] = set()
-        for _, patient_id in changed:
-            if patient_id not in done:
-                done.add(patient_id)
-                self.index_patient(txn, patient_id)
+    def before_commit(self, txn: Any, changed: list[Any]) -> None:
+        latest = {stored.res_id: stored for stored in changed}  # the last version written
+        for patient_id, stored in latest.items():
+            self.index_patient(txn, patient_id, stored)
 
-    def index_patient(self, txn: Transaction, patient_id: str) -> None:
-        """(Re)link one Patient after it was written or deleted."""
+    def index_patient(self, txn: Transaction, patient_id: str, stored: Any = None) -> None:
+        """(Re)link one Patient after it was written or deleted (`stored`: the version just
+        written, if known; else it is read)."""
         now = self.clock()
         old = txn.rows("SELECT person_id FROM mpi_records WHERE patient_id = ?", [patient_id])
         old_person = old[0][0] if old else None
-        current = txn.current("Patient", patient_id)
-        if current is None or current.deleted:
+        if stored is None:
+            current = txn.current("Patient", patient_id)
+            deleted = current is None or current.deleted
+        else:
+            deleted = stored.deleted
+        if deleted:
             if old_person is not None:
                 self._forget(txn, patient_id, old_person, now)
             return
-        patient = txn.read("Patient", patient_id).resource()
+        patient = (stored or txn.read("Patient", patient_id)).resource()
         record = record_from_patient(patient)
         keys = blocking_keys(record)
         for key in sorted(k for k in keys if k.startswith(_IDENTITY_KEYS)):
@@ -214,7 +217,7 @@ class PatientIndex:
         for person, c in waiting.items():
             why = c.result.reason or ("also certain" if c.result.grade == "certain" else None)
             self._set_link(txn, patient_id, person, "probable", "auto", c.result.score, why, now)
-        self.refresh_person(txn, target, now)
+        self.refresh_person(txn, target, now, {patient_id: patient})
         if old_person is not None and old_person != target:
             self.refresh_person(txn, old_person, now)
 
@@ -293,7 +296,13 @@ class PatientIndex:
         )
 
     # -- the golden Person
-    def refresh_person(self, txn: Transaction, person_id: str, now: int) -> None:
+    def refresh_person(
+        self,
+        txn: Transaction,
+        person_id: str,
+        now: int,
+        known: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         """Write the Person as its linked Patients say (a new version only if it changed)."""
         members = txn.rows(
             "SELECT r.patient_id, l.source, l.reason FROM mpi_records r LEFT JOIN mpi_links l "
@@ -306,7 +315,11 @@ class PatientIndex:
         if previous is not None and not previous.deleted:
             old = txn.read("Person", person_id).resource()
         if members:
-            patients = [txn.read("Patient", m[0]).resource() for m in members]
+            known = known or {}
+            patients = [
+                known[m[0]] if m[0] in known else txn.read("Patient", m[0]).resource()
+                for m in members
+            ]
             person = golden_person(person_id, patients, [(m[1], m[2]) for m in members])
         elif old is None or old.get("active") is False:
             return  # nothing to show, or merged away before: stays as it is

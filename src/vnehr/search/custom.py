@@ -301,8 +301,8 @@ class TrackedTransaction:
         self.written: list[StoredVersion] = []  # SearchParameter versions, in write order
         self._leaving: set[str] = set()
         self._watched = watched
-        # (type, id) of the resources of `watched` types written, for the commit hooks.
-        self.changed: list[tuple[str, str]] = []
+        # The versions of `watched` types written, for the commit hooks.
+        self.changed: list[StoredVersion] = []
 
     def __getattr__(self, name: str) -> Any:  # flush() and the like of the backend's txn
         return getattr(self._txn, name)
@@ -324,10 +324,11 @@ class TrackedTransaction:
         method: str,
         previous: Current | None,
     ) -> StoredVersion:
-        if res_type in self._watched:
-            self.changed.append((res_type, res_id))
         if res_type != SEARCH_PARAMETER:
-            return self._txn.write(res_type, res_id, resource, method, previous)
+            stored = self._txn.write(res_type, res_id, resource, method, previous)
+            if res_type in self._watched:
+                self.changed.append(stored)
+            return stored
         self._before(res_id, resource)
         stored = self._txn.write(res_type, res_id, resource, method, previous)
         self.written.append(stored)
@@ -342,9 +343,9 @@ class TrackedTransaction:
         previous: Current | None,
     ) -> StoredVersion:
         # Bulk loading: not checked here; one that cannot be used is logged when applied.
-        if res_type in self._watched:
-            self.changed.append((res_type, res_id))
         stored = self._txn.write_prepared(res_type, res_id, prepared, method, previous)
+        if res_type in self._watched:
+            self.changed.append(stored)
         if res_type == SEARCH_PARAMETER:
             self.written.append(stored)
         return stored
@@ -383,7 +384,7 @@ class CommitHook(Protocol):
 
     types: frozenset[str]
 
-    def before_commit(self, txn: TrackedTransaction, changed: list[tuple[str, str]]) -> None: ...
+    def before_commit(self, txn: TrackedTransaction, changed: list[StoredVersion]) -> None: ...
 
 
 class TrackedStore:
@@ -411,7 +412,7 @@ class TrackedStore:
             # Before the commit, in the same transaction: what a hook writes commits or
             # rolls back with the writes that caused it.
             for hook in self.hooks:
-                changed = [c for c in tracked.changed if c[0] in hook.types]
+                changed = [c for c in tracked.changed if c.res_type in hook.types]
                 if changed:
                     hook.before_commit(tracked, changed)
         if tracked.written:  # committed
