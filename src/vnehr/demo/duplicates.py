@@ -38,7 +38,7 @@ from vnehr.demo.chart import TODAY, Chart, Person
 from vnehr.demo.facilities import Care, Facility, Network, network
 from vnehr.demo.identifiers import MERGER, mobile_phone, new_uuid
 from vnehr.demo.names import VietName, family_name, person_name
-from vnehr.demo.patients import make_person, patient
+from vnehr.demo.patients import identifier_entry, make_person, patient
 from vnehr.demo.places import FormerProvince, Province, Ward, address, geography, street_line
 from vnehr.demo.registry import organization_ref
 
@@ -520,7 +520,7 @@ def _patient(
         else:
             labels.append("no-cccd")
     else:
-        card = _identifier(
+        card = identifier_entry(
             "official",
             "NI",
             "National unique individual identifier",
@@ -542,7 +542,7 @@ def _patient(
             value = bhyt["value"]  # group, level, province, then the lifelong BHXH number
             bhyt = dict(bhyt, value=value[:3] + place.home + value[5:])
             identifiers.append(bhyt)
-    internal = _identifier(
+    internal = identifier_entry(
         "secondary",
         "PI",
         "Patient internal identifier",
@@ -664,25 +664,9 @@ def _retext_address(addr: Resource, fns: list[Callable[[str], str]]) -> None:
                 concept["text"] = fn(concept["text"])
 
 
-def _identifier(
-    use: str, type_code: str, type_display: str, text: str, system: str, value: str
-) -> Resource:
-    return {
-        "use": use,
-        "type": {
-            "coding": [
-                {"system": systems.V2_IDENTIFIER_TYPE, "code": type_code, "display": type_display}
-            ],
-            "text": text,
-        },
-        "system": system,
-        "value": value,
-    }
-
-
 def _cmnd(value: str) -> Resource:
     """The old identity card: superseded by the CCCD, hence use `old`."""
-    return _identifier("old", "CZ", "Citizenship Card", "Chứng minh nhân dân", CMND, value)
+    return identifier_entry("old", "CZ", "Citizenship Card", "Chứng minh nhân dân", CMND, value)
 
 
 # Text errors

@@ -69,7 +69,7 @@ def patient(chart: Chart, serial_offset: int) -> Resource:
     rng, person = chart.rng, chart.person
     age = person.age
     identifiers = [
-        _identifier(
+        identifier_entry(
             "official",
             "NI",
             "National unique individual identifier",
@@ -83,7 +83,7 @@ def patient(chart: Chart, serial_offset: int) -> Resource:
     group = bhyt_group(rng, age)
     if group is not None:
         bhxh = bhxh_number(person.home.code, person.index, serial_offset)
-        card = _identifier(
+        card = identifier_entry(
             "official",
             "SB",
             "Social Beneficiary Identifier",
@@ -98,7 +98,7 @@ def patient(chart: Chart, serial_offset: int) -> Resource:
         card["period"] = {"start": f"{TODAY.year}-01-01", "end": end.isoformat()}
         card["assigner"] = {"display": "Bảo hiểm xã hội Việt Nam"}
         identifiers.append(card)
-    internal = _identifier(
+    internal = identifier_entry(
         "secondary",
         "PI",
         "Patient internal identifier",
@@ -154,9 +154,10 @@ def patient(chart: Chart, serial_offset: int) -> Resource:
     return resource
 
 
-def _identifier(
+def identifier_entry(
     use: str, type_code: str, type_display: str, text: str, system: str, value: str
 ) -> Resource:
+    """An Identifier with its v2-0203 type (and the Vietnamese name of the document)."""
     return {
         "use": use,
         "type": {
