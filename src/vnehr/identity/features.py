@@ -18,14 +18,14 @@ from typing import Any
 import phonenumbers
 
 from vnehr.fhir.text import fold as _fold
+from vnehr.identity.identifiers import BHYT, CCCD, CMND, is_verified
 from vnehr.identity.provinces import current_code, current_provinces, former_provinces
 
 # Identifier systems (VN Core IG NamingSystems). `citizen_id` is the old CMND (9 or 12
 # digits), `national_id` the CCCD (12 digits), `insurance_number` the BHYT card.
-CMND_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/citizen_id"
-CCCD_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/national_id"
-BHYT_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/insurance_number"
-UNVERIFIED_EXTENSION = "https://vnehr.org/fhir/StructureDefinition/identifier-unverified"
+CMND_SYSTEM = CMND
+CCCD_SYSTEM = CCCD
+BHYT_SYSTEM = BHYT
 ADMINISTRATIVE_ADDRESS = (
     "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-administrative-address"
 )
@@ -338,12 +338,8 @@ def _valid_prefix(prefix: str, example: str) -> bool:
 
 
 def is_unverified(identifier: dict[str, Any]) -> bool:
-    """True when the identifier carries the `identifier-unverified` extension set to true
-    (the facility typed it in without checking the card or VNeID)."""
-    return any(
-        ext.get("url") == UNVERIFIED_EXTENSION and ext.get("valueBoolean") is True
-        for ext in identifier.get("extension") or []
-    )
+    """True when the facility marked the identifier unverified (identifiers.is_verified)."""
+    return not is_verified(identifier)
 
 
 def social_insurance_number(value: str) -> str | None:

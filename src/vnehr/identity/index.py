@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from hashlib import blake2b
-from typing import Any, Protocol
+from typing import Any
 
 from vnehr.errors import Conflict, InvalidRequest, NotFound
 from vnehr.fhir.ids import new_id
-from vnehr.fhir.instant import format_instant, now_micros
+from vnehr.fhir.instant import now_micros
 from vnehr.identity.features import MatchRecord, record_from_patient
+from vnehr.identity.identifiers import BHYT, CCCD, CMND, VNEID, is_verified
 from vnehr.identity.matching.blocking import blocking_keys
 from vnehr.identity.matching.rules import Rules, load_rules
 from vnehr.identity.matching.score import MatchResult, compare
+from vnehr.search.index_hash import value_hash
+from vnehr.storage.base import StoredVersion, WriteTransaction
 
 MPI_CODES = "https://vnehr.org/fhir/CodeSystem/mpi"
 GOLDEN_TAG = {"system": MPI_CODES, "code": "golden", "display": "Golden record of the MPI"}
@@ -35,31 +37,12 @@ _IDENTITY_KEYS = ("cccd:", "cmnd:", "bhxh:")
 RESULTS = ("certain", "probable", "no-match")
 
 
-class Transaction(Protocol):
-    """What the index needs of a write transaction (storage/sql_store.SqlTransaction)."""
-
-    def current(self, res_type: str, res_id: str) -> Any: ...
-    def read(self, res_type: str, res_id: str) -> Any: ...
-    def write(
-        self,
-        res_type: str,
-        res_id: str,
-        resource: dict[str, Any] | None,
-        method: str,
-        previous: Any,
-    ) -> Any: ...
-    def lock(self, key: str) -> None: ...
-    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]: ...
-    def run(self, statement: str, args: Sequence[Any] = ()) -> None: ...
-    def run_many(self, statement: str, rows: list[Any]) -> None: ...
-
-
 Rows = Callable[[str, Sequence[Any]], list[Any]]
 
 
 def key_hash(key: str) -> int:
-    digest = blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    """A blocking key's 64-bit lookup hash (the search indexes' hash, under "mpi")."""
+    return value_hash("mpi", key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +106,14 @@ class PatientIndex:
         self.clock = clock
 
     # -- following Patient writes
-    def before_commit(self, txn: Any, changed: list[Any]) -> None:
+    def before_commit(self, txn: WriteTransaction, changed: list[StoredVersion]) -> None:
         latest = {stored.res_id: stored for stored in changed}  # the last version written
         for patient_id, stored in latest.items():
             self.index_patient(txn, patient_id, stored)
 
-    def index_patient(self, txn: Transaction, patient_id: str, stored: Any = None) -> None:
+    def index_patient(
+        self, txn: WriteTransaction, patient_id: str, stored: StoredVersion | None = None
+    ) -> None:
         """(Re)link one Patient after it was written or deleted (`stored`: the version just
         written, if known; else it is read)."""
         now = self.clock()
@@ -243,7 +228,7 @@ class PatientIndex:
             after = ids[-1]
             yield len(ids)
 
-    def _forget(self, txn: Transaction, patient_id: str, person_id: str, now: int) -> None:
+    def _forget(self, txn: WriteTransaction, patient_id: str, person_id: str, now: int) -> None:
         txn.run("DELETE FROM mpi_keys WHERE patient_id = ?", [patient_id])
         txn.run("DELETE FROM mpi_records WHERE patient_id = ?", [patient_id])
         txn.run("DELETE FROM mpi_links WHERE patient_id = ? AND source = ?", [patient_id, "auto"])
@@ -253,7 +238,7 @@ class PatientIndex:
     # -- links and events
     def _set_link(
         self,
-        txn: Transaction,
+        txn: WriteTransaction,
         patient_id: str,
         person_id: str,
         result: str,
@@ -270,7 +255,7 @@ class PatientIndex:
             [patient_id, person_id, result, source, score, reason, now],
         )
 
-    def _drop_link(self, txn: Transaction, patient_id: str, person_id: str) -> None:
+    def _drop_link(self, txn: WriteTransaction, patient_id: str, person_id: str) -> None:
         txn.run(
             "DELETE FROM mpi_links WHERE patient_id = ? AND person_id = ?",
             [patient_id, person_id],
@@ -278,7 +263,7 @@ class PatientIndex:
 
     def _event(
         self,
-        txn: Transaction,
+        txn: WriteTransaction,
         now: int,
         kind: str,
         patient_id: str | None,
@@ -298,7 +283,7 @@ class PatientIndex:
     # -- the golden Person
     def refresh_person(
         self,
-        txn: Transaction,
+        txn: WriteTransaction,
         person_id: str,
         now: int,
         known: dict[str, dict[str, Any]] | None = None,
@@ -371,7 +356,7 @@ class PatientIndex:
 
     # -- operator decisions
     def update_link(
-        self, txn: Transaction, patient_id: str, person_id: str, result: str, actor: str
+        self, txn: WriteTransaction, patient_id: str, person_id: str, result: str, actor: str
     ) -> None:
         """An operator's decision on a pair: `certain` links the Patient to the Person
         (accepting a review item), `no-match` separates them (rejecting a review item, or
@@ -430,7 +415,7 @@ class PatientIndex:
             self.refresh_person(txn, fresh, now)
             self.refresh_person(txn, person_id, now)
 
-    def merge(self, txn: Transaction, source: str, target: str, actor: str) -> int:
+    def merge(self, txn: WriteTransaction, source: str, target: str, actor: str) -> int:
         """Move every Patient of Person `source` to Person `target`; `source` stays, inactive,
         linking to `target`. Returns the number of Patients moved."""
         if source == target:
@@ -475,7 +460,7 @@ class PatientIndex:
         txn.write("Person", source, merged, "PUT", txn.current("Person", source))
         return len(moved)
 
-    def unmerge(self, txn: Transaction, source: str, actor: str) -> int:
+    def unmerge(self, txn: WriteTransaction, source: str, actor: str) -> int:
         """Undo the last merge of Person `source`: its Patients go back to it."""
         now = self.clock()
         found = txn.rows(
@@ -531,7 +516,7 @@ class PatientIndex:
         self.refresh_person(txn, target, now)
         return len(back)
 
-    def _lock_persons(self, txn: Transaction, persons: list[str]) -> None:
+    def _lock_persons(self, txn: WriteTransaction, persons: list[str]) -> None:
         for person in sorted(set(persons)):  # one order: two merges cannot deadlock
             txn.lock(f"mpi:person:{person}")
 
@@ -547,7 +532,7 @@ def golden_person(
     for patient in patients:
         for identifier in patient.get("identifier") or []:
             system, value = identifier.get("system"), identifier.get("value")
-            if system in _PERSON_IDENTIFIERS and value and _verified(identifier):
+            if system in _PERSON_IDENTIFIERS and value and is_verified(identifier):
                 identifiers.setdefault(
                     (system, value), {"use": "official", "system": system, "value": value}
                 )
@@ -584,24 +569,13 @@ def golden_person(
     return person
 
 
-_PERSON_IDENTIFIERS = (
-    "http://fhir.ehealth.gov.vn/core/sid/national_id",
-    "http://fhir.ehealth.gov.vn/core/sid/citizen_id",
-    "http://fhir.ehealth.gov.vn/core/sid/insurance_number",
-    "https://vnehr.org/fhir/sid/vneid",
-)
-
-
-def _verified(identifier: dict[str, Any]) -> bool:
-    from vnehr.identity.identifiers import is_verified
-
-    return is_verified(identifier)
+_PERSON_IDENTIFIERS = (CCCD, CMND, BHYT, VNEID)
 
 
 def _completeness(patient: dict[str, Any]) -> tuple[int, int, str]:
     birth = patient.get("birthDate") or ""
     national = any(
-        i.get("system") == _PERSON_IDENTIFIERS[0] and _verified(i)
+        i.get("system") == _PERSON_IDENTIFIERS[0] and is_verified(i)
         for i in patient.get("identifier") or []
     )
     last = (patient.get("meta") or {}).get("lastUpdated") or ""
@@ -613,7 +587,3 @@ def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return {k: v for k, v in old.items() if k not in strip} == {
         k: v for k, v in new.items() if k not in strip
     }
-
-
-def instant(micros: int) -> str:
-    return format_instant(micros)

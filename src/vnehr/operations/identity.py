@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vnehr.errors import InvalidRequest, NotFound
+from vnehr.errors import Gone, InvalidRequest, NotFound
 from vnehr.fhir import json as fhir_json
+from vnehr.fhir.instant import format_instant
 from vnehr.identity.features import record_from_patient
-from vnehr.identity.index import RESULTS, PatientIndex, candidates, instant
+from vnehr.identity.index import RESULTS, PatientIndex, candidates
 from vnehr.identity.matching.rules import Rules
 from vnehr.interactions.bundles import link
 from vnehr.interactions.context import Context
@@ -127,7 +128,7 @@ def match(
     for c in chosen:
         try:
             stored = ctx.store.read("Patient", c.patient_id)
-        except Exception:  # deleted since it was indexed
+        except (NotFound, Gone):  # deleted since it was indexed
             continue
         entries.append(
             {
@@ -172,7 +173,7 @@ def ihe_pix(
             if patient_id not in patients:
                 try:
                     patients[patient_id] = ctx.store.read("Patient", patient_id).resource()
-                except Exception:
+                except (NotFound, Gone):
                     continue
     parameters: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = {(system, value)}
@@ -217,7 +218,7 @@ def mpi_links(
             {"name": "person", "valueReference": {"reference": f"Person/{item.person_id}"}},
             {"name": "result", "valueCode": item.result},
             {"name": "source", "valueCode": item.source},
-            {"name": "updated", "valueInstant": instant(item.updated)},
+            {"name": "updated", "valueInstant": format_instant(item.updated)},
         ]
         if item.score is not None:
             part.append({"name": "score", "valueDecimal": round(item.score, 3)})

@@ -16,11 +16,11 @@ from vnehr.identity.features import (
     BHYT_SYSTEM,
     CCCD_SYSTEM,
     CMND_SYSTEM,
-    UNVERIFIED_EXTENSION,
     MatchRecord,
     normalise_phone,
     record_from_patient,
 )
+from vnehr.identity.identifiers import UNVERIFIED_EXTENSION
 from vnehr.identity.matching import RulesError, blocking_keys, compare, load_rules
 from vnehr.identity.matching.blocking import candidate_pairs
 from vnehr.identity.matching.rules import default_rules_text, parse_rules, write_rules
