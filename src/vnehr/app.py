@@ -10,12 +10,15 @@ from vnehr.checks import check
 from vnehr.identity.index import PatientIndex
 from vnehr.interactions.context import Context
 from vnehr.router import Router
-from vnehr.search.custom import CustomParameters, TrackedStore
+from vnehr.search.custom import CommitHook, CustomParameters, TrackedStore
 from vnehr.search.extract import Extractor
 from vnehr.search.registry import r4_registry
 from vnehr.settings import Settings
 from vnehr.storage import open_store
 from vnehr.storage.base import Store
+from vnehr.terminology.hook import TerminologyIndex
+from vnehr.terminology.local_codes import UnmappedCodes
+from vnehr.terminology.service import Terminology
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +50,21 @@ def create_server(settings: Settings) -> Server:
         raise
     # The master patient index follows every Patient write, in the writing transaction.
     identity = PatientIndex() if settings.mpi else None
-    store = TrackedStore(inner, params, hooks=[identity] if identity else [])
+    # The terminology tables follow CodeSystem and ConceptMap writes, in the same way.
+    hooks: list[CommitHook] = [TerminologyIndex(), *([identity] if identity else [])]
+    national = (settings.lab_catalogue_url,)
+    if settings.map_local_codes:  # local codes that arrive without a national one
+        hooks.append(UnmappedCodes(national))
+    store = TrackedStore(inner, params, hooks=hooks)
     ctx = Context(
-        store=store, settings=settings, registry=registry, validator=check, identity=identity
+        store=store,
+        settings=settings,
+        registry=registry,
+        validator=check,
+        identity=identity,
+        terminology=Terminology(
+            store, registry, national=national, map_local_codes=settings.map_local_codes
+        ),
     )
     return Server(settings, store, Router(ctx), params, identity)
 

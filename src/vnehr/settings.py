@@ -37,6 +37,12 @@ class Settings:
     # The master patient index (docs/identity.md): every Patient write links the Patient to
     # a golden Person. Off (VNEHR_MPI=0) for a server that keeps one facility's records only.
     mpi: bool = True
+    # The canonical URL of the national lab catalogue's CodeSystem (docs/terminology.md):
+    # local codes are mapped to it, and its codes count as national ones.
+    lab_catalogue_url: str = "https://fhir.moh.gov.vn/CodeSystem/lab-catalogue"
+    # Local codes of Observations, ServiceRequests, DiagnosticReports and Conditions get the
+    # national codings their facility's ConceptMap gives (docs/terminology.md).
+    map_local_codes: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

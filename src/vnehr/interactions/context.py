@@ -13,6 +13,7 @@ from vnehr.storage.base import Store
 
 if TYPE_CHECKING:
     from vnehr.identity.index import PatientIndex
+    from vnehr.terminology.service import Terminology
 
 Validator = Callable[[dict[str, Any]], list[Issue]]
 
@@ -24,3 +25,4 @@ class Context:
     registry: SearchParamRegistry
     validator: Validator
     identity: PatientIndex | None = None  # the master patient index (vnehr.identity)
+    terminology: Terminology | None = None  # the terminology service (vnehr.terminology)

@@ -66,7 +66,12 @@ def body_resource(request: FhirRequest, expected_type: str | None) -> dict[str, 
 
 
 def validated(ctx: Context, resource: dict[str, Any]) -> list[Issue]:
-    """Validate; raise InvalidResource listing every error; return the warnings."""
+    """Validate; raise InvalidResource listing every error; return the warnings.
+
+    Local codes get their national codings first (vnehr.terminology.local_codes), so what is
+    validated is what is stored."""
+    if ctx.terminology is not None:
+        ctx.terminology.add_national_codings(resource)
     if not ctx.settings.validate:
         return []
     issues = ctx.validator(resource)

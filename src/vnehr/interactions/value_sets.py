@@ -1,99 +1,98 @@
-"""The codes of a value set for `:in` / `:not-in`: a stored ValueSet, else an R4 one.
+"""The codes a search needs from the terminology service (vnehr.terminology):
 
-A stored ValueSet (found by `ValueSet/id` or by its canonical url, `|version` optional)
-gives its expansion when it has one, else what its compose enumerates: listed concepts, or
-a whole code system when an include names only a system; excludes of listed concepts are
-taken out. Filters (`is-a`, ...) need the terminology service and are refused for now. A
-value set of the R4 specification with a local expansion is used when none is stored.
+- `:in` / `:not-in`: a value set (a stored ValueSet by `ValueSet/id` or canonical url,
+  `|version` optional, else one of the R4 specification) evaluated by the service: listed
+  concepts, filters (`is-a`, properties, ...), nested value sets, excludes. An include of a
+  whole code system (no filter, no concepts) stays "every code of that system", so that a
+  value set of all of LOINC does not need 100,000 codes.
+- token `:below` / `:above`: the code and its descendants / ancestors in its stored code
+  system.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from vnehr.errors import Gone, InvalidRequest, NotFound
-from vnehr.fhir.definitions import value_set_codes
+from vnehr.errors import InvalidRequest
 from vnehr.interactions.context import Context
-from vnehr.search.passes import Expansion
-from vnehr.search.query import strict_query
+from vnehr.search.passes import MAX_CODES, Code, Codes
+from vnehr.terminology.expansion import Options, TerminologyError, builtin_value_set
 
-Code = tuple[str | None, str | None]
-MAX_DEPTH = 4  # ValueSets including ValueSets
-
-
-def expander(ctx: Context) -> Expansion:
-    def expand(url: str) -> list[Code] | None:
-        return _expand(ctx, url, 0)
-
-    return expand
+Json = dict[str, Any]
 
 
-def _expand(ctx: Context, url: str, depth: int) -> list[Code] | None:
-    stored = _stored(ctx, url)
-    if stored is not None:
-        return _codes(ctx, stored, depth)
-    builtin = value_set_codes(url)
-    if builtin is None:
-        return None
-    return [(system, code) for system, codes in sorted(builtin.items()) for code in sorted(codes)]
+class SearchCodes:
+    """passes.Codes over the server's terminology service."""
 
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
-def _stored(ctx: Context, url: str) -> dict[str, Any] | None:
-    if url.startswith("ValueSet/"):
+    def value_set(self, url: str) -> list[Code] | None:
+        if self.ctx.terminology is None:
+            found = builtin_value_set(url)
+            return None if found is None else _listed(found)
+        with self.ctx.terminology.session() as session:
+            vs = session.find_value_set(url)
+            if vs is None:
+                return None
+            compose = vs.get("compose")
+            if not isinstance(compose, dict) and isinstance(vs.get("expansion"), dict):
+                members = session.evaluator().expand(vs).members
+                return [(m.system or None, m.code) for m in members]
+            compose = compose if isinstance(compose, dict) else {}
+            includes = [i for i in compose.get("include") or [] if isinstance(i, dict)]
+            whole = [i for i in includes if _whole_system(i)]
+            if whole and not compose.get("exclude"):
+                out: list[Code] = [(i["system"], None) for i in whole]
+                rest = [i for i in includes if not _whole_system(i)]
+                if rest:
+                    out += self._members(session, {**vs, "compose": {**compose, "include": rest}})
+                return out
+            return self._members(session, vs)
+
+    def _members(self, session: Any, vs: Json) -> list[Code]:
         try:
-            return ctx.store.read("ValueSet", url.split("/", 1)[1]).resource()
-        except (NotFound, Gone):
+            members = session.evaluator(Options(limit=MAX_CODES)).expand(vs).members
+        except TerminologyError as exc:
+            raise InvalidRequest(
+                f"The value set cannot be used with :in: {exc.diagnostics}"
+            ) from exc
+        return [(m.system or None, m.code) for m in members]
+
+    def subsumed(self, system: str, code: str, mode: str) -> list[Code] | None:
+        if self.ctx.terminology is None:
             return None
-    canonical, _, version = url.partition("|")
-    pairs = [("url", canonical)]
-    if version:
-        pairs.append(("version", version))
-    page = ctx.store.search(strict_query(ctx.registry, "ValueSet", pairs), count=1)
-    return page.versions[0].resource() if page.versions else None
+        with self.ctx.terminology.session() as session:
+            stored = session.systems.resolve(system)
+            if stored is None:
+                return None
+            concept = session.systems.concept(stored, code)
+            if concept is None:
+                return [(system, code)]  # not in the hierarchy: the code alone
+            cids = (
+                session.systems.descendants(concept)
+                if mode == "below"
+                else session.systems.ancestors(concept)
+            )
+            if len(cids) >= MAX_CODES:
+                return [(system, code)] * (MAX_CODES + 1)  # refused as too many by the caller
+            related = session.systems.concepts(stored, cids)
+            return [(system, concept.code), *((system, c.code) for c in related)]
 
 
-def _codes(ctx: Context, value_set: dict[str, Any], depth: int) -> list[Code]:
-    expansion = value_set.get("expansion")
-    if isinstance(expansion, dict) and expansion.get("contains"):
-        out: list[Code] = []
-        _contains(expansion["contains"], out)
-        return out
-    compose = value_set.get("compose") or {}
-    out = []
-    for include in compose.get("include") or []:
-        out += _include(ctx, include, depth)
-    excluded = {
-        (ex.get("system"), c.get("code"))
-        for ex in compose.get("exclude") or []
-        for c in ex.get("concept") or []
-    }
-    return [code for code in out if code not in excluded]
+def _whole_system(include: Json) -> bool:
+    return bool(include.get("system")) and not (
+        include.get("concept") or include.get("filter") or include.get("valueSet")
+    )
 
 
-def _contains(items: list[dict[str, Any]], out: list[Code]) -> None:
-    for item in items:
-        if item.get("code") and not item.get("abstract"):
-            out.append((item.get("system"), item["code"]))
-        _contains(item.get("contains") or [], out)
+def _listed(vs: Json) -> list[Code]:
+    return [
+        (inc.get("system"), c.get("code"))
+        for inc in vs["compose"]["include"]
+        for c in inc.get("concept") or []
+    ]
 
 
-def _include(ctx: Context, include: dict[str, Any], depth: int) -> list[Code]:
-    if include.get("filter"):
-        raise InvalidRequest("ValueSets with filters cannot be used with :in yet")
-    system = include.get("system")
-    if include.get("valueSet"):
-        if depth >= MAX_DEPTH:
-            raise InvalidRequest("ValueSets include each other too deeply for :in")
-        nested: list[Code] = []
-        for url in include["valueSet"]:
-            found = _expand(ctx, url, depth + 1)
-            if found is None:
-                raise InvalidRequest(f"Unknown value set {url!r} included by a value set")
-            nested += found
-        if system:
-            nested = [c for c in nested if c[0] == system]
-        return nested
-    concepts = include.get("concept")
-    if concepts:
-        return [(system, c["code"]) for c in concepts if c.get("code")]
-    return [(system, None)] if system else []
+def expander(ctx: Context) -> Codes:
+    return SearchCodes(ctx)

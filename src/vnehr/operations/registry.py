@@ -43,10 +43,10 @@ class OperationRegistry:
 
 
 def builtin_operations() -> OperationRegistry:
-    from vnehr.operations import identity, validate
+    from vnehr.operations import identity, terminology, validate
 
     registry = OperationRegistry()
     registry.register(validate.OPERATION)
-    for op in identity.OPERATIONS:
+    for op in (*identity.OPERATIONS, *terminology.OPERATIONS):
         registry.register(op)
     return registry

@@ -368,6 +368,9 @@ class TrackedTransaction:
     def run_many(self, statement: str, rows: list[Any]) -> None:
         self._txn.run_many(statement, rows)
 
+    def write_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self._txn.write_rows(table, columns, rows)
+
     def read(self, res_type: str, res_id: str) -> StoredVersion:
         return self._txn.read(res_type, res_id)
 

@@ -61,6 +61,18 @@ class InValueSet:
 
 
 @dataclass(frozen=True, slots=True)
+class Subsumed:
+    """Token `:below` (the code and every code it subsumes) or `:above` (the code and every
+    code subsuming it) in its code system's hierarchy; passes.expand_value_sets replaces it
+    by its codes before compiling."""
+
+    param: Param
+    system: str
+    code: str
+    mode: Literal["above", "below"]
+
+
+@dataclass(frozen=True, slots=True)
 class StringLeaf:
     """`value` folded for `start` and `contains`, NFC for `exact`."""
 
@@ -218,6 +230,7 @@ Leaf = (
     | Missing
     | CompositeLeaf
     | InValueSet
+    | Subsumed
 )
 Node = Leaf | IdLeaf | LastUpdatedLeaf | TypeLeaf | Nothing | And | Or | Not | Chain | Has | InList
 ROW_LEAVES = (

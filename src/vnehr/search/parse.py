@@ -202,6 +202,14 @@ class SearchParser:
             system, code, value = (unescape(x) for x in parts)
             of_type = ir.Param(p.res_type, f"{p.code}:of-type", "token")
             return ir.TokenLeaf(of_type, system, f"{code}|{value}")
+        if modifier in ("above", "below"):
+            parts = split_escaped(raw, "|")
+            if len(parts) != 2 or not all(parts):
+                raise InvalidRequest(
+                    f"':{modifier}' on a token takes system|code, not {raw!r}", (name,)
+                )
+            system, code = (unescape(x) for x in parts)
+            return ir.Subsumed(p, system, code, modifier)  # type: ignore[arg-type]
         if modifier:
             raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on tokens")
         parts = split_escaped(raw, "|")

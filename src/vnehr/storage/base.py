@@ -112,6 +112,10 @@ class WriteTransaction(Protocol):
 
     def run_many(self, statement: str, rows: list[Any]) -> None: ...
 
+    def write_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None: ...
+
     def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion: ...
 
     def search_ids(self, query: Query, limit: int) -> list[str]:

@@ -181,6 +181,80 @@ def _identity_migration(dialect: str) -> list[str]:
     ]
 
 
+TERMINOLOGY_TABLES: tuple[str, ...] = (
+    "tx_systems",
+    "tx_concepts",
+    "tx_edges",
+    "tx_closure",
+    "tx_words",
+    "tx_properties",
+    "tx_maps",
+    "tx_map_elements",
+    "tx_unmapped",
+)
+
+
+def _terminology_migration(dialect: str) -> list[str]:
+    """0007: the terminology service's tables (vnehr.terminology, docs/terminology.md).
+
+    tx_systems: one row per stored CodeSystem resource (its url, version, content, case
+    sensitivity); tx_concepts: its concepts (`ckey` is the code as looked up: lower case
+    where the code system is case-insensitive; `detail` the definition, designations and
+    properties as JSON); tx_edges: direct is-a links; tx_closure: every ancestor of every
+    concept (transitive, the concept itself excluded); tx_words: the folded words of displays
+    and designations, for type-ahead filters; tx_properties: property values, for `=`,
+    `in`, `regex`, `exists` filters; tx_maps / tx_map_elements: the stored ConceptMaps'
+    source -> target pairs, looked up from either side; tx_unmapped: local codes that
+    arrived without a map to a national code, per system.
+    """
+    key = "INTEGER" if dialect == "sqlite" else "BIGINT"
+    flag = "INTEGER" if dialect == "sqlite" else "BOOLEAN"
+    collate = "" if dialect == "sqlite" else ' COLLATE "C"'
+    return [
+        f"CREATE TABLE tx_systems (sid {key} PRIMARY KEY, res_id TEXT NOT NULL UNIQUE, "
+        "url TEXT NOT NULL, version TEXT NOT NULL, content TEXT NOT NULL, "
+        f"case_sensitive {flag} NOT NULL, supplements TEXT, concepts {key} NOT NULL, "
+        f"loaded {key} NOT NULL)",
+        "CREATE INDEX tx_systems_url ON tx_systems (url, version)",
+        f"CREATE TABLE tx_concepts (cid {key} PRIMARY KEY, sid {key} NOT NULL, "
+        f"ckey TEXT NOT NULL, code TEXT NOT NULL, display TEXT, inactive {flag} NOT NULL, "
+        f"abstract {flag} NOT NULL, detail TEXT)",
+        "CREATE UNIQUE INDEX tx_concepts_code ON tx_concepts (sid, ckey)",
+        f"CREATE TABLE tx_edges (sid {key} NOT NULL, parent {key} NOT NULL, child {key} NOT NULL)",
+        "CREATE INDEX tx_edges_parent ON tx_edges (parent, child)",
+        "CREATE INDEX tx_edges_child ON tx_edges (child, parent)",
+        "CREATE INDEX tx_edges_system ON tx_edges (sid)",
+        f"CREATE TABLE tx_closure (sid {key} NOT NULL, ancestor {key} NOT NULL, "
+        f"descendant {key} NOT NULL)",
+        "CREATE INDEX tx_closure_down ON tx_closure (ancestor, descendant)",
+        "CREATE INDEX tx_closure_up ON tx_closure (descendant, ancestor)",
+        "CREATE INDEX tx_closure_system ON tx_closure (sid)",
+        # Words are compared byte-wise (prefix ranges), whatever the database's collation.
+        f"CREATE TABLE tx_words (sid {key} NOT NULL, word TEXT{collate} NOT NULL, "
+        f"cid {key} NOT NULL)",
+        "CREATE INDEX tx_words_lookup ON tx_words (sid, word, cid)",
+        "CREATE INDEX tx_words_concept ON tx_words (cid)",
+        f"CREATE TABLE tx_properties (sid {key} NOT NULL, property TEXT NOT NULL, "
+        f"value TEXT NOT NULL, cid {key} NOT NULL)",
+        "CREATE INDEX tx_properties_lookup ON tx_properties (sid, property, value, cid)",
+        "CREATE INDEX tx_properties_concept ON tx_properties (cid)",
+        f"CREATE TABLE tx_maps (mid {key} PRIMARY KEY, res_id TEXT NOT NULL UNIQUE, "
+        "url TEXT, version TEXT, source TEXT, target TEXT)",
+        "CREATE INDEX tx_maps_url ON tx_maps (url, version)",
+        f"CREATE TABLE tx_map_elements (mid {key} NOT NULL, source_system TEXT NOT NULL, "
+        "source_version TEXT, source_code TEXT NOT NULL, source_display TEXT, "
+        "target_system TEXT, target_version TEXT, target_code TEXT, target_display TEXT, "
+        "equivalence TEXT NOT NULL, comment TEXT)",
+        "CREATE INDEX tx_map_elements_source ON tx_map_elements (source_system, source_code)",
+        "CREATE INDEX tx_map_elements_target ON tx_map_elements (target_system, target_code)",
+        "CREATE INDEX tx_map_elements_map ON tx_map_elements (mid)",
+        "CREATE TABLE tx_unmapped (system TEXT NOT NULL, code TEXT NOT NULL, display TEXT, "
+        f"facility TEXT, resource_type TEXT, first_seen {key} NOT NULL, "
+        f"last_seen {key} NOT NULL, seen {key} NOT NULL, PRIMARY KEY (system, code))",
+        "CREATE INDEX tx_unmapped_facility ON tx_unmapped (facility, system)",
+    ]
+
+
 SQLITE_MIGRATIONS: list[tuple[str, list[str]]] = [
     (
         "0001_resources",
@@ -219,6 +293,7 @@ SQLITE_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0002_search", _search_migration("sqlite")),
     ("0004_covering_indexes", _covering_migration("sqlite")),
     ("0005_identity", _identity_migration("sqlite")),
+    ("0007_terminology", _terminology_migration("sqlite")),
 ]
 
 POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
@@ -280,4 +355,5 @@ POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
             "ANALYZE idx_token",
         ],
     ),
+    ("0007_terminology", _terminology_migration("postgresql")),
 ]

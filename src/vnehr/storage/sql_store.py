@@ -164,6 +164,11 @@ class SqlTransaction:
         if rows:
             self.store.executemany(self.conn, self.store.sql(statement), rows)
 
+    def write_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into an extension table at once (COPY on PostgreSQL)."""
+        if rows:
+            self.store.write_rows(self.conn, table, columns, rows)
+
     def _new_key(self) -> int:
         if not self._keys:
             self._keys = self.store._allocate_keys(self.conn, 128)

@@ -1,0 +1,758 @@
+"""The FHIR terminology operations (https://hl7.org/fhir/R4/terminology-service.html):
+
+`CodeSystem/$lookup`, `CodeSystem/$validate-code`, `CodeSystem/$subsumes`,
+`ValueSet/$expand`, `ValueSet/$validate-code`, `ConceptMap/$translate`; each at type and
+instance level, GET (query string) and POST (Parameters). Resources sent as `tx-resource`
+parameters are used for that request only. See docs/terminology.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from vnehr.errors import Gone, InvalidRequest, NotFound
+from vnehr.fhir.instant import format_instant, now_micros
+from vnehr.interactions.context import Context
+from vnehr.interactions.exchange import FhirRequest, FhirResponse
+from vnehr.operations.parameters import OperationInput
+from vnehr.operations.registry import Operation
+from vnehr.terminology.code_systems import ConceptRow, SystemVersion
+from vnehr.terminology.expansion import Member, Options, unknown_code_system
+from vnehr.terminology.local_codes import unmapped
+from vnehr.terminology.service import Session, Terminology
+
+Json = dict[str, Any]
+TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+MAX_COUNT = 1000
+BASE = "http://hl7.org/fhir/OperationDefinition"
+
+
+def _service(ctx: Context) -> Terminology:
+    if ctx.terminology is None:
+        raise InvalidRequest("The terminology service is not enabled on this server")
+    return ctx.terminology
+
+
+@contextmanager
+def _session(ctx: Context, inp: OperationInput) -> Iterator[Session]:
+    transient = inp.resources("tx-resource")
+    for i, res in enumerate(transient):
+        if res.get("resourceType") not in ("CodeSystem", "ValueSet", "ConceptMap"):
+            raise InvalidRequest(
+                "tx-resource must be a CodeSystem, ValueSet or ConceptMap",
+                (f"tx-resource[{i}]",),
+            )
+    with _service(ctx).session(transient) as session:
+        yield session
+
+
+def _versions(inp: OperationInput, name: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in inp.values(name):
+        if isinstance(value, str) and "|" in value:
+            url, _, version = value.partition("|")
+            out[url] = version
+    return out
+
+
+def _options(inp: OperationInput) -> Options:
+    return Options(
+        text=inp.text("filter"),
+        active_only=inp.boolean("activeOnly"),
+        system_versions=_versions(inp, "system-version"),
+        force_versions=_versions(inp, "force-system-version"),
+    )
+
+
+def _read(ctx: Context, res_type: str, res_id: str) -> Json:
+    try:
+        return ctx.store.read(res_type, res_id).resource()
+    except Gone:
+        raise NotFound(f"{res_type}/{res_id} has been deleted") from None
+
+
+def _value_set(ctx: Context, session: Session, inp: OperationInput, res_id: str | None) -> Json:
+    if res_id is not None:
+        return _read(ctx, "ValueSet", res_id)
+    inline = inp.resource("valueSet", "ValueSet")
+    if inline is not None:
+        return inline
+    url = inp.text("url") or inp.text("context")
+    if not url:
+        raise InvalidRequest("Name the value set: url, or valueSet, or ValueSet/[id]", ("url",))
+    version = inp.text("valueSetVersion")
+    found = session.find_value_set(f"{url}|{version}" if version else url)
+    if found is None:
+        raise NotFound(
+            f"A definition for the value Set '{url}"
+            + (f"|{version}" if version else "")
+            + "' could not be found"
+        )
+    return found
+
+
+# -- $expand
+def expand(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    inp = OperationInput(request)
+    count = inp.integer("count")
+    offset = inp.integer("offset") or 0
+    if count is not None:
+        count = min(count, MAX_COUNT)
+    language = inp.text("displayLanguage") or _accept_language(request)
+    designations = inp.boolean("includeDesignations")
+    with _session(ctx, inp) as session:
+        vs = _value_set(ctx, session, inp, res_id)
+        evaluator = session.evaluator(_options(inp))
+        result = evaluator.expand(vs, offset, count)
+        contains = [_contains(m, language, designations) for m in result.members]
+        parameters: list[Json] = []
+        for name in _ECHOED:
+            for value in inp.values(name):
+                parameters.append(_echo(name, value))
+        parameters += [
+            {"name": "used-codesystem", "valueUri": canonical} for canonical in result.used.values()
+        ]
+    out = {k: v for k, v in vs.items() if k not in ("expansion", "text", "meta")}
+    expansion: Json = {
+        "identifier": f"urn:uuid:{uuid.uuid4()}",
+        "timestamp": format_instant(now_micros()),
+        "total": result.total,
+    }
+    if offset or count is not None:
+        expansion["offset"] = offset
+    if parameters:
+        expansion["parameter"] = parameters
+    if contains:
+        expansion["contains"] = contains
+    out["expansion"] = expansion
+    return FhirResponse(200, resource=out)
+
+
+_ECHOED = (
+    "filter",
+    "count",
+    "offset",
+    "activeOnly",
+    "displayLanguage",
+    "includeDesignations",
+    "includeDefinition",
+    "excludeNested",
+    "excludeNotForUI",
+    "excludePostCoordinated",
+    "system-version",
+    "force-system-version",
+    "check-system-version",
+)
+
+_ECHO_TYPES = {
+    "count": "valueInteger",
+    "offset": "valueInteger",
+    "filter": "valueString",
+    "displayLanguage": "valueCode",
+    "system-version": "valueUri",
+    "force-system-version": "valueUri",
+    "check-system-version": "valueUri",
+}
+
+
+def _echo(name: str, value: Any) -> Json:
+    kind = _ECHO_TYPES.get(name, "valueBoolean")
+    if kind == "valueBoolean" and isinstance(value, str):
+        value = value == "true"
+    if kind == "valueInteger" and isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return {"name": name, kind: value}
+
+
+def _accept_language(request: FhirRequest) -> str | None:
+    header = request.header("accept-language")
+    if not header:
+        return None
+    first = header.split(",")[0].split(";")[0].strip()
+    return first or None
+
+
+def _display(
+    member_display: str | None, concept: ConceptRow | None, language: str | None
+) -> str | None:
+    if language and concept is not None:
+        lang = language.lower()
+        for d in concept.designations:
+            dl = str(d.get("language") or "").lower()
+            if dl and (dl == lang or dl.split("-")[0] == lang.split("-")[0]) and d.get("value"):
+                return str(d["value"])
+    return member_display
+
+
+def _contains(member: Member, language: str | None, designations: bool) -> Json:
+    item: Json = {"system": member.system}
+    if member.abstract:
+        item["abstract"] = True
+    if member.inactive:
+        item["inactive"] = True
+    item["code"] = member.code
+    display = _display(member.display, member.concept, language)
+    if display:
+        item["display"] = display
+    if designations and member.concept is not None and member.concept.designations:
+        item["designation"] = member.concept.designations
+    return item
+
+
+# -- issues and the validate-code answer
+def _issue(severity: str, code: str, tx_code: str, text: str, location: str | None) -> Json:
+    issue: Json = {
+        "severity": severity,
+        "code": code,
+        "details": {"coding": [{"system": TX_ISSUE_TYPE, "code": tx_code}], "text": text},
+    }
+    if location:
+        issue["location"] = [location]
+        issue["expression"] = [location]
+    return issue
+
+
+class _Check:
+    """The outcome of checking one or more codings."""
+
+    def __init__(self) -> None:
+        self.issues: list[Json] = []
+        self.result = False
+        self.found: tuple[str, str, str, str | None] | None = None  # system, version, code, display
+
+    def add(self, severity: str, code: str, tx_code: str, text: str, location: str | None) -> None:
+        self.issues.append(_issue(severity, code, tx_code, text, location))
+
+    def parameters(self, echo: list[Json]) -> FhirResponse:
+        params: list[Json] = []
+        if self.found is not None:
+            system, version, code, display = self.found
+            params.append({"name": "code", "valueCode": code})
+            if display:
+                params.append({"name": "display", "valueString": display})
+        params += echo
+        errors = [i for i in self.issues if i["severity"] in ("error", "fatal")]
+        if self.issues:
+            params.append(
+                {
+                    "name": "issues",
+                    "resource": {"resourceType": "OperationOutcome", "issue": self.issues},
+                }
+            )
+        shown = (
+            errors
+            if not self.result
+            else [i for i in self.issues if i["severity"] != "information"]
+        )
+        if shown:
+            params.append(
+                {"name": "message", "valueString": "; ".join(i["details"]["text"] for i in shown)}
+            )
+        params.append({"name": "result", "valueBoolean": self.result})
+        if self.found is not None:
+            system, version, _, _ = self.found
+            params.append({"name": "system", "valueUri": system})
+            if version:
+                params.append({"name": "version", "valueString": version})
+        params.sort(key=lambda p: p["name"])
+        return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
+
+
+def _codings(inp: OperationInput, what: str) -> tuple[list[tuple[Json, str]], list[Json]]:
+    """The codings to check with their location, and what to echo back."""
+    cc = inp.object("codeableConcept")
+    if cc is not None:
+        codings = [c for c in cc.get("coding") or [] if isinstance(c, dict)]
+        return (
+            [(c, f"CodeableConcept.coding[{i}]") for i, c in enumerate(codings)],
+            [{"name": "codeableConcept", "valueCodeableConcept": cc}],
+        )
+    coding = inp.object("coding")
+    if coding is not None:
+        return [(coding, "Coding")], []
+    code = inp.text("code")
+    if code is None:
+        raise InvalidRequest(f"{what} needs a code, coding or codeableConcept", ("code",))
+    system = inp.text("system") if what == "ValueSet" else inp.text("url") or inp.text("system")
+    version = inp.text("systemVersion") if what == "ValueSet" else inp.text("version")
+    coding = {"code": code}
+    if system:
+        coding["system"] = system
+    if version:
+        coding["version"] = version
+    if inp.text("display") is not None:
+        coding["display"] = inp.text("display")
+    return [(coding, "")], []
+
+
+def _at(base: str, field: str) -> str:
+    return f"{base}.{field}" if base else field
+
+
+def _check_concept(
+    session: Session,
+    check: _Check,
+    coding: Json,
+    base: str,
+    options: Options,
+    lenient: bool,
+    language: str | None,
+) -> tuple[SystemVersion, ConceptRow] | None:
+    """Is the coding's code in its code system, with a right display? Adds issues."""
+    system_url = coding.get("system")
+    code = coding.get("code")
+    if not isinstance(code, str) or not isinstance(system_url, str):
+        return None
+    version = options.force_versions.get(system_url) or coding.get("version")
+    version = version or options.system_versions.get(system_url)
+    system = session.systems.resolve(system_url, version)
+    if system is None:
+        known = [s.version for s in session.systems.versions(system_url) if s.version]
+        err = unknown_code_system(system_url, version, _at(base, "system"))
+        text = err.diagnostics + (f". Valid versions: {', '.join(sorted(known))}" if known else "")
+        check.add("error", "not-found", "not-found", text, _at(base, "system"))
+        return None
+    concept = session.systems.concept(system, code)
+    if concept is None:
+        shown = f" version '{system.version}'" if system.version else ""
+        check.add(
+            "error",
+            "code-invalid",
+            "invalid-code",
+            f"Unknown code '{code}' in the CodeSystem '{system.url}'{shown}",
+            _at(base, "code"),
+        )
+        return None
+    display = coding.get("display")
+    if isinstance(display, str):
+        valid = [concept.display] if concept.display else []
+        valid += [str(d.get("value")) for d in concept.designations if d.get("value")]
+        if display not in valid:
+            norm = " ".join(display.split()).lower()
+            relaxed = any(" ".join(v.split()).lower() == norm for v in valid)
+            if not relaxed:
+                check.add(
+                    "warning" if lenient else "error",
+                    "invalid",
+                    "invalid-display",
+                    f"Wrong Display Name '{display}' for {system.url}#{code}. Valid display is "
+                    f"'{_display(concept.display, concept, language) or concept.display}'",
+                    _at(base, "display"),
+                )
+    if concept.inactive:
+        check.add(
+            "warning" if not options.active_only else "error",
+            "business-rule",
+            "code-comment",
+            f"The concept '{code}' is valid but is not active",
+            _at(base, "code"),
+        )
+    return system, concept
+
+
+def validate_code(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    if res_type == "CodeSystem":
+        return _validate_in_code_system(ctx, request, res_id)
+    inp = OperationInput(request)
+    options = _options(inp)
+    lenient = inp.boolean("lenient-display-validation")
+    language = inp.text("displayLanguage") or _accept_language(request)
+    codings, echo = _codings(inp, "ValueSet")
+    check = _Check()
+    with _session(ctx, inp) as session:
+        vs = _value_set(ctx, session, inp, res_id)
+        vs_name = f"{vs.get('url')}|{vs['version']}" if vs.get("version") else str(vs.get("url"))
+        evaluator = session.evaluator(options)
+        in_vs: list[Member] = []
+        for coding, base in codings:
+            code = coding.get("code")
+            if not isinstance(code, str):
+                continue
+            system = coding.get("system")
+            if not system:
+                check.add(
+                    "error",
+                    "not-found",
+                    "cannot-infer",
+                    f"The System URI could not be determined for the code '{code}' in the "
+                    f"ValueSet '{vs_name}'",
+                    _at(base, "code"),
+                )
+                continue
+            before = len(check.issues)
+            found = _check_concept(session, check, coding, base, options, lenient, language)
+            member = evaluator.member(vs, system, code, coding.get("version"))
+            if member is not None:
+                if not any(i["severity"] == "error" for i in check.issues[before:]):
+                    in_vs.append(member)
+                if check.found is None or found is not None:
+                    check.found = (
+                        member.system,
+                        member.version,
+                        member.code,
+                        _display(member.display, member.concept, language),
+                    )
+            elif found is not None or not any(i["severity"] == "error" for i in check.issues):
+                check.add(
+                    "error" if len(codings) == 1 else "information",
+                    "code-invalid",
+                    "not-in-vs" if len(codings) == 1 else "this-code-not-in-vs",
+                    f"The provided code '{system}#{code}' was not found in the value set "
+                    f"'{vs_name}'",
+                    _at(base, "code"),
+                )
+        if not in_vs and len(codings) > 1:
+            check.add(
+                "error",
+                "code-invalid",
+                "not-in-vs",
+                f"No valid coding was found for the value set '{vs_name}'",
+                None,
+            )
+    # In the value set if one coding is, and is right (its display too).
+    check.result = bool(in_vs)
+    return check.parameters(echo)
+
+
+def _validate_in_code_system(
+    ctx: Context, request: FhirRequest, res_id: str | None
+) -> FhirResponse:
+    inp = OperationInput(request)
+    options = _options(inp)
+    lenient = inp.boolean("lenient-display-validation")
+    language = inp.text("displayLanguage") or _accept_language(request)
+    if res_id is not None:
+        stored = _read(ctx, "CodeSystem", res_id)
+        codings, echo = _codings(inp, "CodeSystem")
+        for coding, _ in codings:
+            coding.setdefault("system", stored.get("url"))
+            if stored.get("version"):
+                coding.setdefault("version", stored["version"])
+    else:
+        codings, echo = _codings(inp, "CodeSystem")
+    check = _Check()
+    with _session(ctx, inp) as session:
+        for coding, base in codings:
+            if not coding.get("system"):
+                raise InvalidRequest("Name the code system: url or system", ("url",))
+            found = _check_concept(session, check, coding, base, options, lenient, language)
+            if found is not None:
+                system, concept = found
+                check.found = (
+                    system.url,
+                    system.version,
+                    concept.code,
+                    _display(concept.display, concept, language),
+                )
+    check.result = check.found is not None and not any(
+        i["severity"] == "error" for i in check.issues
+    )
+    return check.parameters(echo)
+
+
+# -- $lookup
+def lookup(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    inp = OperationInput(request)
+    coding = inp.object("coding") or {}
+    code = inp.text("code") or coding.get("code")
+    url = inp.text("system") or coding.get("system")
+    version = inp.text("version") or coding.get("version")
+    if res_id is not None:
+        stored = _read(ctx, "CodeSystem", res_id)
+        url, version = stored.get("url"), stored.get("version")
+    if not code or not url:
+        raise InvalidRequest("$lookup needs a code and a system (or a coding)", ("code",))
+    language = inp.text("displayLanguage") or _accept_language(request)
+    wanted = {str(v) for v in inp.values("property")}
+    with _session(ctx, inp) as session:
+        system = session.systems.resolve(url, version)
+        if system is None:
+            raise unknown_code_system(url, version, "system")
+        concept = session.systems.concept(system, code)
+        if concept is None:
+            raise NotFound(
+                f"Unknown code '{code}' in the CodeSystem '{system.url}'"
+                + (f" version '{system.version}'" if system.version else "")
+            )
+        header = _header(ctx, session, system)
+        params: list[Json] = [
+            {"name": "name", "valueString": header.get("name") or system.url},
+        ]
+        if system.version:
+            params.append({"name": "version", "valueString": system.version})
+        display = _display(concept.display, concept, language)
+        if display:
+            params.append({"name": "display", "valueString": display})
+        params.append({"name": "code", "valueCode": concept.code})
+        params.append({"name": "system", "valueUri": system.url})
+        params.append({"name": "abstract", "valueBoolean": concept.abstract})
+        if concept.definition:
+            params.append({"name": "definition", "valueString": concept.definition})
+        for d in concept.designations:
+            parts: list[Json] = []
+            if d.get("language"):
+                parts.append({"name": "language", "valueCode": d["language"]})
+            if isinstance(d.get("use"), dict):
+                parts.append({"name": "use", "valueCoding": d["use"]})
+            parts.append({"name": "value", "valueString": d.get("value")})
+            params.append({"name": "designation", "part": parts})
+
+        def want(name: str) -> bool:
+            return not wanted or "*" in wanted or name in wanted
+
+        for prop in concept.properties:
+            if want(str(prop.get("code"))):
+                value = {k: v for k, v in prop.items() if k.startswith("value")}
+                params.append(
+                    {
+                        "name": "property",
+                        "part": [
+                            {"name": "code", "valueCode": prop.get("code")},
+                            {"name": "value", **value},
+                        ],
+                    }
+                )
+        if want("inactive"):
+            params.append(_property("inactive", {"valueBoolean": concept.inactive}))
+        if want("parent"):
+            for parent in session.systems.parents(concept):
+                params.append(_property("parent", {"valueCode": parent.code}, parent.display))
+        if want("child"):
+            for child in session.systems.children(concept):
+                params.append(_property("child", {"valueCode": child.code}, child.display))
+    return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
+
+
+def _property(code: str, value: Json, description: str | None = None) -> Json:
+    parts: list[Json] = [{"name": "code", "valueCode": code}, {"name": "value", **value}]
+    if description:
+        parts.append({"name": "description", "valueString": description})
+    return {"name": "property", "part": parts}
+
+
+def _header(ctx: Context, session: Session, system: SystemVersion) -> Json:
+    if system.res_id.startswith("tx-resource:"):
+        return {}
+    try:
+        return ctx.store.read("CodeSystem", system.res_id).resource()
+    except (NotFound, Gone):
+        return {}
+
+
+# -- $subsumes
+def subsumes(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    inp = OperationInput(request)
+    a = inp.object("codingA") or {"code": inp.text("codeA"), "system": inp.text("system")}
+    b = inp.object("codingB") or {"code": inp.text("codeB"), "system": inp.text("system")}
+    url = inp.text("system") or a.get("system")
+    version = inp.text("version") or a.get("version")
+    if res_id is not None:
+        stored = _read(ctx, "CodeSystem", res_id)
+        url, version = stored.get("url"), stored.get("version")
+    if not a.get("code") or not b.get("code") or not url:
+        raise InvalidRequest(
+            "$subsumes needs codeA, codeB and system (or codingA, codingB)", ("codeA",)
+        )
+    for name, coding in (("codingA", a), ("codingB", b)):
+        if coding.get("system") and coding["system"] != url:
+            raise InvalidRequest(f"{name} is not in code system {url}", (name,))
+    with _session(ctx, inp) as session:
+        system = session.systems.resolve(url, version)
+        if system is None:
+            raise unknown_code_system(url, version, "system")
+        found = []
+        for name, coding in (("codeA", a), ("codeB", b)):
+            concept = session.systems.concept(system, str(coding["code"]))
+            if concept is None:
+                raise InvalidRequest(
+                    f"Unknown code '{coding['code']}' in the CodeSystem '{system.url}'", (name,)
+                )
+            found.append(concept)
+        outcome = session.systems.subsumption(found[0], found[1])
+    return FhirResponse(
+        200,
+        resource={
+            "resourceType": "Parameters",
+            "parameter": [{"name": "outcome", "valueCode": outcome}],
+        },
+    )
+
+
+# -- $translate
+def translate(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    inp = OperationInput(request)
+    coding = inp.object("coding")
+    cc = inp.object("codeableConcept")
+    if coding is None and cc is not None:
+        codings = [c for c in cc.get("coding") or [] if isinstance(c, dict)]
+        coding = codings[0] if codings else None
+    if coding is None:
+        coding = {"code": inp.text("code"), "system": inp.text("system")}
+    code, system = coding.get("code"), coding.get("system")
+    if not code or not system:
+        raise InvalidRequest("$translate needs a code and its system (or a coding)", ("code",))
+    reverse = inp.boolean("reverse")
+    map_url = inp.text("url")
+    if res_id is not None:
+        stored = _read(ctx, "ConceptMap", res_id)
+        map_url = stored.get("url") or None
+        if map_url is None:
+            raise InvalidRequest(f"ConceptMap/{res_id} has no url", ("url",))
+    version = inp.text("conceptMapVersion")
+    if map_url and version:
+        map_url = f"{map_url}|{version}"
+    inline = inp.resource("conceptMap", "ConceptMap")
+    extra = [inline] if inline else []
+    target_system = inp.text("targetsystem") or inp.text("targetSystem")
+    with _service(ctx).session([*inp.resources("tx-resource"), *extra]) as session:
+        if inline is not None:
+            map_url = inline.get("url")
+        if map_url and session.find_concept_map(map_url) is None and not inline:
+            raise NotFound(f"ConceptMap {map_url} is not known")
+        matches = session.translate(
+            str(system), str(code), map_url=map_url, target_system=target_system, reverse=reverse
+        )
+    found = [m for m in matches if m.equivalence != "unmatched"]
+    params: list[Json] = [{"name": "result", "valueBoolean": bool(found)}]
+    if not found:
+        params.append(
+            {
+                "name": "message",
+                "valueString": f"No mapping found for {system}#{code}"
+                + (f" in {map_url}" if map_url else ""),
+            }
+        )
+    for m in matches:
+        concept: Json = {}
+        if m.system:
+            concept["system"] = m.system
+        if m.code:
+            concept["code"] = m.code
+        if m.display:
+            concept["display"] = m.display
+        parts: list[Json] = [{"name": "equivalence", "valueCode": m.equivalence}]
+        if concept:
+            parts.append({"name": "concept", "valueCoding": concept})
+        if m.source:
+            parts.append({"name": "source", "valueUri": m.source})
+        params.append({"name": "match", "part": parts})
+    return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
+
+
+# -- $unmapped-codes
+def unmapped_codes(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    inp = OperationInput(request)
+    found = unmapped(ctx.store.rows, facility=inp.text("facility"), system=inp.text("system"))
+    params = []
+    for row in found:
+        parts: list[Json] = [
+            {"name": "system", "valueUri": row["system"]},
+            {"name": "code", "valueCode": row["code"]},
+        ]
+        if row["display"]:
+            parts.append({"name": "display", "valueString": row["display"]})
+        if row["facility"]:
+            parts.append({"name": "facility", "valueString": row["facility"]})
+        parts += [
+            {"name": "resourceType", "valueCode": row["resourceType"]},
+            {"name": "seen", "valueInteger": int(row["seen"])},
+            {"name": "firstSeen", "valueInstant": format_instant(int(row["firstSeen"]))},
+            {"name": "lastSeen", "valueInstant": format_instant(int(row["lastSeen"]))},
+        ]
+        params.append({"name": "unmapped", "part": parts})
+    return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
+
+
+OPERATIONS = [
+    Operation(
+        "expand",
+        f"{BASE}/ValueSet-expand",
+        system=False,
+        type=True,
+        instance=True,
+        resource_types=("ValueSet",),
+        affects_state=False,
+        methods=("GET", "POST"),
+        handler=expand,
+        documentation="The codes of a value set: filter (type-ahead, accent-insensitive), "
+        "count/offset, activeOnly, displayLanguage, includeDesignations.",
+    ),
+    Operation(
+        "validate-code",
+        f"{BASE}/ValueSet-validate-code",
+        system=False,
+        type=True,
+        instance=True,
+        resource_types=("ValueSet", "CodeSystem"),
+        affects_state=False,
+        methods=("GET", "POST"),
+        handler=validate_code,
+        documentation="Whether a code (code+system, coding, codeableConcept) is in a value set "
+        "or a code system, with a right display.",
+    ),
+    Operation(
+        "lookup",
+        f"{BASE}/CodeSystem-lookup",
+        system=False,
+        type=True,
+        instance=True,
+        resource_types=("CodeSystem",),
+        affects_state=False,
+        methods=("GET", "POST"),
+        handler=lookup,
+        documentation="A code's display, designations and properties.",
+    ),
+    Operation(
+        "subsumes",
+        f"{BASE}/CodeSystem-subsumes",
+        system=False,
+        type=True,
+        instance=True,
+        resource_types=("CodeSystem",),
+        affects_state=False,
+        methods=("GET", "POST"),
+        handler=subsumes,
+        documentation="How two codes of one code system relate: equivalent, subsumes, "
+        "subsumed-by, not-subsumed.",
+    ),
+    Operation(
+        "translate",
+        f"{BASE}/ConceptMap-translate",
+        system=False,
+        type=True,
+        instance=True,
+        resource_types=("ConceptMap",),
+        affects_state=False,
+        methods=("GET", "POST"),
+        handler=translate,
+        documentation="A code's mappings through the stored ConceptMaps (reverse=true: back).",
+    ),
+    Operation(
+        "unmapped-codes",
+        "https://vnehr.org/fhir/OperationDefinition/unmapped-codes",
+        system=True,
+        type=False,
+        instance=False,
+        resource_types=(),
+        affects_state=False,
+        methods=("GET",),
+        handler=unmapped_codes,
+        documentation="Local codes that arrived without a map to a national code, most seen "
+        "first (facility, system: narrow the list).",
+    ),
+]

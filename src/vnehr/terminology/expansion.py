@@ -1,0 +1,675 @@
+"""Value sets: evaluating a ValueSet's `compose` against the stored code systems.
+
+An include names a system (all its codes, the listed `concept`s, or the codes passing every
+`filter`) and/or other value sets (their intersection); excludes take codes out. Filters run
+as SQL on the terminology tables: `concept` `is-a`, `descendent-of`, `is-not-a`,
+`generalizes`, `child-of`, `in`, `not-in`, `=`, `regex`; any property with `=`, `in`,
+`not-in`, `regex`, `exists`. The `filter` text of `$expand` (type-ahead) keeps the codes
+whose display or designations have a word starting with each word typed, compared without
+case and accents (`dương` = `duong`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vnehr.errors import InvalidRequest, NotFound
+from vnehr.fhir.definitions import code_systems as builtin_code_systems
+from vnehr.fhir.definitions import value_set_codes
+from vnehr.terminology.code_systems import (
+    CONCEPT_COLUMNS,
+    CodeSystems,
+    ConceptRow,
+    SystemVersion,
+    concept_row,
+)
+from vnehr.terminology.model import Json
+from vnehr.terminology.tables import words
+
+MAX_EXPANSION = 10_000  # members computed for one unpaged expansion
+MAX_DEPTH = 8  # value sets including value sets
+_CONCEPT_OPS = (
+    "is-a",
+    "descendent-of",
+    "is-not-a",
+    "generalizes",
+    "child-of",
+    "in",
+    "not-in",
+    "=",
+    "regex",
+    "descendent-leaf",
+)
+_PROPERTY_OPS = ("=", "in", "not-in", "regex", "exists")
+
+
+class TerminologyError(InvalidRequest):
+    """A value set or code system that cannot be used as asked (400, with its location)."""
+
+
+class TooCostly(TerminologyError):
+    code = "too-costly"
+
+
+class UnknownCodeSystem(NotFound):
+    """A code system that is not stored (nor one of the R4 specification's)."""
+
+
+def unknown_code_system(url: str, version: str | None, location: str) -> UnknownCodeSystem:
+    return UnknownCodeSystem(
+        f"A definition for CodeSystem '{url}'"
+        + (f" version '{version}'" if version else "")
+        + " could not be found, so the code cannot be validated",
+        (location,),
+    )
+
+
+@dataclass(slots=True)
+class Member:
+    """A code in an expansion."""
+
+    system: str
+    version: str
+    code: str
+    display: str | None
+    inactive: bool = False
+    abstract: bool = False
+    concept: ConceptRow | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.system, self.code
+
+
+@dataclass(slots=True)
+class Options:
+    """What an `$expand` or `$validate-code` asked for, beyond the value set itself."""
+
+    text: str | None = None  # `filter`
+    active_only: bool = False
+    system_versions: dict[str, str] = field(default_factory=dict)  # system-version
+    force_versions: dict[str, str] = field(default_factory=dict)  # force-system-version
+    limit: int = MAX_EXPANSION
+
+
+@dataclass(slots=True)
+class Expansion:
+    members: list[Member]
+    total: int
+    used: dict[str, str] = field(default_factory=dict)  # system url -> canonical used
+
+
+ValueSetFinder = Callable[[str], "Json | None"]
+
+
+class Evaluator:
+    """Evaluates compose definitions; `find_value_set(url)` resolves value set references."""
+
+    def __init__(self, systems: CodeSystems, find_value_set: ValueSetFinder, options: Options):
+        self.systems = systems
+        self.find_value_set = find_value_set
+        self.options = options
+        self.used: dict[str, str] = {}
+        self._stack: list[str] = []
+
+    # -- value sets
+    def value_set(self, url: str, location: str = "ValueSet") -> Json:
+        found = self.find_value_set(url)
+        if found is None:
+            raise TerminologyError(
+                f"A definition for the value set '{url}' could not be found", (location,)
+            )
+        return found
+
+    def expand(self, vs: Json, offset: int = 0, count: int | None = None) -> Expansion:
+        """The members of `vs` (page `offset`/`count`) and how many there are in all."""
+        key = _vs_key(vs)
+        if key in self._stack:
+            raise TerminologyError(
+                f"Value set {key} includes itself (through {' -> '.join(self._stack)})",
+                ("ValueSet.compose.include",),
+            )
+        if len(self._stack) > MAX_DEPTH:
+            raise TerminologyError("Value sets nest too deep", ("ValueSet.compose.include",))
+        self._stack.append(key)
+        try:
+            return self._expand(vs, offset, count)
+        finally:
+            self._stack.pop()
+
+    def _expand(self, vs: Json, offset: int, count: int | None) -> Expansion:
+        compose = vs.get("compose")
+        if not isinstance(compose, dict):
+            expansion = vs.get("expansion")
+            if isinstance(expansion, dict):
+                listed = self._active(_from_expansion(expansion.get("contains") or []), True)
+                return Expansion(
+                    listed[offset:][:count] if count is not None else listed[offset:],
+                    len(listed),
+                    dict(self.used),
+                )
+            raise TerminologyError(
+                f"Value set {_vs_key(vs)} has no compose and no expansion", ("ValueSet.compose",)
+            )
+        includes = [i for i in compose.get("include") or [] if isinstance(i, dict)]
+        excludes = [i for i in compose.get("exclude") or [] if isinstance(i, dict)]
+        inactive_ok = compose.get("inactive") is not False
+        if not includes:
+            raise TerminologyError("A value set's compose needs an include", ("ValueSet.compose",))
+        # One include of a stored system, nothing else to combine: page in SQL.
+        if (
+            len(includes) == 1
+            and not excludes
+            and not includes[0].get("valueSet")
+            and not includes[0].get("concept")
+            and includes[0].get("system")
+        ):
+            system = self._system(includes[0], "ValueSet.compose.include[0]")
+            if system is not None:
+                return self._paged(system, includes[0], offset, count, inactive_ok)
+        members: dict[tuple[str, str], Member] = {}
+        for i, include in enumerate(includes):
+            for m in self._include(include, f"ValueSet.compose.include[{i}]"):
+                members.setdefault(m.key, m)
+                if len(members) > self.options.limit:
+                    raise TooCostly(
+                        f"The expansion of {_vs_key(vs)} has more than {self.options.limit} codes:"
+                        " use count and offset, or a filter",
+                        ("ValueSet.compose",),
+                    )
+        for i, exclude in enumerate(excludes):
+            for m in self._include(exclude, f"ValueSet.compose.exclude[{i}]"):
+                members.pop(m.key, None)
+        out = self._active(list(members.values()), inactive_ok)
+        if self.options.text:
+            wanted = words(self.options.text)
+            out = [m for m in out if _text_match(m, wanted)]
+        total = len(out)
+        page = out[offset:] if count is None else out[offset : offset + count]
+        return Expansion(page, total, dict(self.used))
+
+    def _active(self, members: list[Member], inactive_ok: bool) -> list[Member]:
+        if self.options.active_only or not inactive_ok:
+            return [m for m in members if not m.inactive]
+        return members
+
+    def _paged(
+        self,
+        system: SystemVersion,
+        include: Json,
+        offset: int,
+        count: int | None,
+        inactive_ok: bool,
+    ) -> Expansion:
+        where, args, post = self._conditions(system, include, "ValueSet.compose.include[0]")
+        if self.options.active_only or not inactive_ok:
+            where.append("c.inactive = ?")
+            args.append(False)
+        where, args = self._text(system, where, args)
+        clause = " AND ".join(where)
+        if post:  # a regex: filter in Python, then page
+            rows = self.systems.rows(
+                f"SELECT {CONCEPT_COLUMNS} FROM tx_concepts c WHERE {clause} ORDER BY c.cid", args
+            )
+            concepts = [
+                c for c in (concept_row(r, system) for r in rows) if all(p(c) for p in post)
+            ]
+            total = len(concepts)
+            concepts = concepts[offset:] if count is None else concepts[offset : offset + count]
+        else:
+            total = int(
+                self.systems.rows(f"SELECT COUNT(*) FROM tx_concepts c WHERE {clause}", args)[0][0]
+            )
+            if count is None and total - offset > self.options.limit:
+                raise TooCostly(
+                    f"The expansion has {total} codes, more than {self.options.limit}:"
+                    " use count and offset, or a filter",
+                    ("ValueSet.compose",),
+                )
+            limit = (total if count is None else count) or 0
+            rows = self.systems.rows(
+                f"SELECT {CONCEPT_COLUMNS} FROM tx_concepts c WHERE {clause} "
+                "ORDER BY c.cid LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            )
+            concepts = [concept_row(r, system) for r in rows]
+        return Expansion([_member(system, c) for c in concepts], total, dict(self.used))
+
+    def _text(
+        self, system: SystemVersion, where: list[str], args: list[Any]
+    ) -> tuple[list[str], list[Any]]:
+        if not self.options.text:
+            return where, args
+        for token in sorted(words(self.options.text)):
+            where.append(
+                "c.cid IN (SELECT w.cid FROM tx_words w WHERE w.sid = ? AND w.word >= ? "
+                "AND w.word < ?)"
+            )
+            args += [system.sid, token, token[:-1] + chr(ord(token[-1]) + 1)]
+        return where, args
+
+    # -- includes
+    def _system(self, include: Json, location: str) -> SystemVersion | None:
+        """The stored code system an include names (None: a built-in R4 code system);
+        UnknownCodeSystem if neither."""
+        url = include["system"]
+        version = self.options.force_versions.get(url) or include.get("version")
+        version = version or self.options.system_versions.get(url)
+        found = self.systems.resolve(url, version)
+        if found is None:
+            if not version and url in builtin_code_systems():
+                return None
+            raise unknown_code_system(url, version, f"{location}.system")
+        self.used[url] = found.canonical
+        return found
+
+    def _include(self, include: Json, location: str) -> list[Member]:
+        members: list[Member] | None = None
+        if include.get("system"):
+            members = self._system_members(include, location)
+        for j, ref in enumerate(include.get("valueSet") or []):
+            if not isinstance(ref, str):
+                continue
+            other = self.expand(self.value_set(ref, f"{location}.valueSet[{j}]")).members
+            if members is None:
+                members = other
+            else:
+                keep = {m.key for m in other}
+                members = [m for m in members if m.key in keep]
+        return members or []
+
+    def _system_members(self, include: Json, location: str) -> list[Member]:
+        listed = [c for c in include.get("concept") or [] if isinstance(c, dict)]
+        try:
+            system = self._system(include, location)
+        except UnknownCodeSystem:
+            if not listed or include.get("filter"):
+                raise
+            # Codes listed from a code system the server does not hold: taken as listed.
+            return [
+                Member(include["system"], include.get("version") or "", c["code"], c.get("display"))
+                for c in listed
+                if isinstance(c.get("code"), str)
+            ]
+        if system is None:  # a code system of the R4 specification: codes, no displays
+            url = include["system"]
+            codes, _ = builtin_code_systems()[url]
+            if include.get("filter"):
+                raise TerminologyError(
+                    f"Filters on code system {url} are not supported", (f"{location}.filter",)
+                )
+            chosen = [c["code"] for c in listed if isinstance(c.get("code"), str)] or sorted(codes)
+            return [Member(url, "", code, None) for code in chosen]
+        if listed:
+            out = []
+            for c in listed:
+                code = c.get("code")
+                if not isinstance(code, str):
+                    continue
+                concept = self.systems.concept(system, code)
+                if concept is None:
+                    continue
+                member = _member(system, concept)
+                if isinstance(c.get("display"), str):
+                    member.display = c["display"]
+                out.append(member)
+            if include.get("filter"):
+                allowed = {m.code for m in self._filtered(system, include, location)}
+                out = [m for m in out if m.code in allowed]
+            return out
+        return self._filtered(system, include, location)
+
+    def _filtered(self, system: SystemVersion, include: Json, location: str) -> list[Member]:
+        where, args, post = self._conditions(system, include, location)
+        rows = self.systems.rows(
+            f"SELECT {CONCEPT_COLUMNS} FROM tx_concepts c WHERE {' AND '.join(where)} "
+            "ORDER BY c.cid LIMIT ?",
+            [*args, self.options.limit + 1],
+        )
+        concepts = [concept_row(r, system) for r in rows]
+        return [_member(system, c) for c in concepts if all(p(c) for p in post)]
+
+    def _conditions(
+        self, system: SystemVersion, include: Json, location: str
+    ) -> tuple[list[str], list[Any], list[Callable[[ConceptRow], bool]]]:
+        where = ["c.sid = ?"]
+        args: list[Any] = [system.sid]
+        post: list[Callable[[ConceptRow], bool]] = []
+        for k, f in enumerate(include.get("filter") or []):
+            at = f"{location}.filter[{k}]"
+            if not isinstance(f, dict):
+                raise TerminologyError("A filter must be an object", (at,))
+            prop, op, value = f.get("property"), f.get("op"), f.get("value")
+            if not isinstance(prop, str) or not isinstance(op, str) or not isinstance(value, str):
+                raise TerminologyError("A filter needs a property, an op and a value", (at,))
+            if prop == "concept" or (prop == "code" and op in _CONCEPT_OPS):
+                self._concept_filter(system, op, value, at, where, args, post)
+            else:
+                self._property_filter(system, prop, op, value, at, where, args, post)
+        return where, args, post
+
+    def _anchor(self, system: SystemVersion, value: str, at: str) -> int:
+        concept = self.systems.concept(system, value)
+        if concept is None:
+            return -1  # matches nothing
+        return concept.cid
+
+    def _concept_filter(
+        self,
+        system: SystemVersion,
+        op: str,
+        value: str,
+        at: str,
+        where: list[str],
+        args: list[Any],
+        post: list[Callable[[ConceptRow], bool]],
+    ) -> None:
+        if op in (
+            "is-a",
+            "descendent-of",
+            "is-not-a",
+            "generalizes",
+            "child-of",
+            "descendent-leaf",
+        ):
+            cid = self._anchor(system, value, at)
+            below = "SELECT descendant FROM tx_closure WHERE ancestor = ?"
+            if op == "is-a":
+                where.append(f"(c.cid = ? OR c.cid IN ({below}))")
+                args += [cid, cid]
+            elif op == "descendent-of":
+                where.append(f"c.cid IN ({below})")
+                args.append(cid)
+            elif op == "descendent-leaf":
+                where.append(
+                    f"c.cid IN ({below}) AND NOT EXISTS "
+                    "(SELECT 1 FROM tx_edges e WHERE e.parent = c.cid)"
+                )
+                args.append(cid)
+            elif op == "is-not-a":
+                where.append(f"c.cid <> ? AND c.cid NOT IN ({below})")
+                args += [cid, cid]
+            elif op == "child-of":
+                where.append("c.cid IN (SELECT child FROM tx_edges WHERE parent = ?)")
+                args.append(cid)
+            else:  # generalizes
+                where.append(
+                    "(c.cid = ? OR c.cid IN (SELECT ancestor FROM tx_closure WHERE descendant = ?))"
+                )
+                args += [cid, cid]
+        elif op in ("in", "not-in", "="):
+            codes = [system.key(v.strip()) for v in value.split(",") if v.strip()]
+            if op == "=":
+                codes = [system.key(value)]
+            marks = ", ".join("?" for _ in codes) or "NULL"
+            where.append(f"c.ckey {'NOT IN' if op == 'not-in' else 'IN'} ({marks})")
+            args += codes
+        elif op == "regex":
+            pattern = _regex(value, at)
+            post.append(lambda c: pattern.fullmatch(c.code) is not None)
+        else:
+            raise TerminologyError(
+                f"The filter operator '{op}' is not supported on 'concept'", (f"{at}.op",)
+            )
+
+    def _property_filter(
+        self,
+        system: SystemVersion,
+        prop: str,
+        op: str,
+        value: str,
+        at: str,
+        where: list[str],
+        args: list[Any],
+        post: list[Callable[[ConceptRow], bool]],
+    ) -> None:
+        if op not in _PROPERTY_OPS:
+            raise TerminologyError(
+                f"The filter operator '{op}' is not supported on property '{prop}'", (f"{at}.op",)
+            )
+        if prop == "display":
+            if op == "regex":
+                pattern = _regex(value, at)
+                post.append(lambda c: pattern.fullmatch(c.display or "") is not None)
+            elif op == "=":
+                where.append("c.display = ?")
+                args.append(value)
+            else:
+                raise TerminologyError(
+                    f"The filter operator '{op}' is not supported on 'display'", (f"{at}.op",)
+                )
+            return
+        if prop in ("inactive", "notSelectable") and op == "=":
+            column = "c.inactive" if prop == "inactive" else "c.abstract"
+            where.append(f"{column} = ?")
+            args.append(value == "true")
+            return
+        if not self.systems.rows(
+            "SELECT 1 FROM tx_properties WHERE sid = ? AND property = ? LIMIT 1", [system.sid, prop]
+        ):
+            raise TerminologyError(
+                f"The filter property '{prop}' is not a property of any concept of code system "
+                f"{system.canonical}",
+                (f"{at}.property",),
+            )
+        base = "SELECT p.cid FROM tx_properties p WHERE p.sid = ? AND p.property = ?"
+        if op == "exists":
+            neg = "" if value == "true" else "NOT "
+            where.append(f"c.cid {neg}IN ({base})")
+            args += [system.sid, prop]
+        elif op in ("=", "in", "not-in"):
+            values = [value] if op == "=" else [v.strip() for v in value.split(",") if v.strip()]
+            marks = ", ".join("?" for _ in values) or "NULL"
+            neg = "NOT " if op == "not-in" else ""
+            where.append(f"c.cid {neg}IN ({base} AND p.value IN ({marks}))")
+            args += [system.sid, prop, *values]
+        else:  # regex over the property's values
+            pattern = _regex(value, at)
+            matching = [
+                int(r[0])
+                for r in self.systems.rows(
+                    "SELECT p.cid, p.value FROM tx_properties p WHERE p.sid = ? AND p.property = ?",
+                    [system.sid, prop],
+                )
+                if pattern.fullmatch(r[1])
+            ]
+            marks = ", ".join("?" for _ in matching) or "NULL"
+            where.append(f"c.cid IN ({marks})")
+            args += matching
+
+    # -- membership
+    def member(
+        self, vs: Json, system: str | None, code: str, version: str | None = None
+    ) -> Member | None:
+        """The member of `vs` with this code (and system), without expanding all of `vs`."""
+        key = _vs_key(vs)
+        if key in self._stack:
+            raise TerminologyError(
+                f"Value set {key} includes itself", ("ValueSet.compose.include",)
+            )
+        self._stack.append(key)
+        try:
+            return self._member(vs, system, code, version)
+        finally:
+            self._stack.pop()
+
+    def _member(
+        self, vs: Json, system: str | None, code: str, version: str | None
+    ) -> Member | None:
+        compose = vs.get("compose")
+        if not isinstance(compose, dict):
+            for m in self.expand(vs).members:
+                if m.code == code and (system is None or m.system == system):
+                    return m
+            return None
+        inactive_ok = compose.get("inactive") is not False
+        found: Member | None = None
+        for i, include in enumerate(compose.get("include") or []):
+            if not isinstance(include, dict):
+                continue
+            found = self._in_include(
+                include, system, code, version, f"ValueSet.compose.include[{i}]"
+            )
+            if found is not None:
+                break
+        if found is None:
+            return None
+        for i, exclude in enumerate(compose.get("exclude") or []):
+            if isinstance(exclude, dict) and self._in_include(
+                exclude, found.system, found.code, None, f"ValueSet.compose.exclude[{i}]"
+            ):
+                return None
+        if found.inactive and (self.options.active_only or not inactive_ok):
+            return None
+        return found
+
+    def _in_include(
+        self, include: Json, system: str | None, code: str, version: str | None, location: str
+    ) -> Member | None:
+        found: Member | None = None
+        if include.get("system"):
+            if system is not None and include["system"] != system:
+                return None
+            inc = include
+            if (
+                version
+                and not include.get("version")
+                and not self.options.force_versions.get(include["system"])
+            ):
+                inc = {**include, "version": version}
+            listed = [c for c in include.get("concept") or [] if isinstance(c, dict)]
+            try:
+                stored = self._system(inc, location)
+            except UnknownCodeSystem:
+                if not listed or include.get("filter"):
+                    raise
+                match = [c for c in listed if c.get("code") == code]
+                if not match:
+                    return None
+                found = Member(include["system"], "", code, match[0].get("display"))
+                stored = None
+            if found is not None:
+                pass
+            elif stored is None:
+                codes, insensitive = builtin_code_systems()[include["system"]]
+                enumerated = {
+                    c.get("code") for c in include.get("concept") or [] if isinstance(c, dict)
+                }
+                probe = code.lower() if insensitive else code
+                if (enumerated and code in enumerated) or (not enumerated and probe in codes):
+                    found = Member(include["system"], "", code, None)
+                else:
+                    return None
+            else:
+                concept = self.systems.concept(stored, code)
+                if concept is None:
+                    return None
+                if listed:
+                    match = [
+                        c for c in listed if stored.key(str(c.get("code"))) == stored.key(code)
+                    ]
+                    if not match:
+                        return None
+                    found = _member(stored, concept)
+                    if isinstance(match[0].get("display"), str):
+                        found.display = match[0]["display"]
+                if include.get("filter"):
+                    where, args, post = self._conditions(stored, include, location)
+                    where.append("c.cid = ?")
+                    args.append(concept.cid)
+                    ok = self.systems.rows(
+                        f"SELECT 1 FROM tx_concepts c WHERE {' AND '.join(where)}", args
+                    )
+                    if not ok or not all(p(concept) for p in post):
+                        return None
+                found = found or _member(stored, concept)
+        for j, ref in enumerate(include.get("valueSet") or []):
+            if not isinstance(ref, str):
+                continue
+            inner = self.member(
+                self.value_set(ref, f"{location}.valueSet[{j}]"), system, code, version
+            )
+            if inner is None:
+                return None
+            found = found or inner
+        return found
+
+
+def _member(system: SystemVersion, concept: ConceptRow) -> Member:
+    return Member(
+        system.url,
+        system.version,
+        concept.code,
+        concept.display,
+        concept.inactive,
+        concept.abstract,
+        concept,
+    )
+
+
+def _from_expansion(items: list[Any]) -> list[Member]:
+    out: list[Member] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("code"), str):
+            out.append(
+                Member(
+                    item.get("system") or "",
+                    item.get("version") or "",
+                    item["code"],
+                    item.get("display"),
+                    bool(item.get("inactive")),
+                    bool(item.get("abstract")),
+                )
+            )
+        out += _from_expansion(item.get("contains") or [])
+    return out
+
+
+def _text_match(member: Member, wanted: set[str]) -> bool:
+    texts = [member.display]
+    if member.concept is not None:
+        texts += [d.get("value") for d in member.concept.designations]
+    have = words(member.code, *texts)
+    return all(any(w.startswith(t) for w in have) for t in wanted)
+
+
+def _regex(value: str, at: str) -> re.Pattern[str]:
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise TerminologyError(
+            f"The filter value {value!r} is not a valid regex: {exc}", (f"{at}.value",)
+        ) from None
+
+
+def _vs_key(vs: Json) -> str:
+    url = vs.get("url") or f"ValueSet/{vs.get('id')}"
+    return f"{url}|{vs['version']}" if vs.get("version") else str(url)
+
+
+def builtin_value_set(url: str) -> Json | None:
+    """A value set of the R4 specification, as a ValueSet listing its codes."""
+    canonical = url.split("|", 1)[0]
+    codes = value_set_codes(canonical)
+    if codes is None:
+        return None
+    return {
+        "resourceType": "ValueSet",
+        "url": canonical,
+        "status": "active",
+        "compose": {
+            "include": [
+                {"system": system, "concept": [{"code": c} for c in sorted(values)]}
+                for system, values in sorted(codes.items())
+            ]
+        },
+    }
+
+
+def codes_of(members: Sequence[Member]) -> list[tuple[str | None, str | None]]:
+    return [(m.system or None, m.code) for m in members]

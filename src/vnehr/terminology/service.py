@@ -1,0 +1,194 @@
+"""The terminology service as the rest of vnehr uses it: a `Session` over the stored code
+systems, value sets and concept maps (plus, for one request, resources sent along as
+`tx-resource`).
+
+Resources sent with a request are indexed inside a write transaction that is rolled back at
+the end of the request: the same SQL serves them, and nothing of them stays.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from vnehr.errors import Gone, NotFound
+from vnehr.search.query import strict_query
+from vnehr.search.registry import SearchParamRegistry
+from vnehr.storage.base import Store
+from vnehr.terminology import tables
+from vnehr.terminology.code_systems import CodeSystems, Rows, version_matches
+from vnehr.terminology.expansion import (
+    Evaluator,
+    Options,
+    builtin_value_set,
+)
+from vnehr.terminology.local_codes import CODED, add_national_codings
+from vnehr.terminology.model import CodeSystemContent, Json
+from vnehr.terminology.systems import CATALOGUE_URL
+
+TRANSIENT = "tx-resource:"
+
+
+class _RollBack(Exception):
+    """Ends the transaction holding a request's transient resources."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One translation of a code through a ConceptMap."""
+
+    equivalence: str
+    system: str | None
+    code: str | None
+    display: str | None
+    source: str | None  # the ConceptMap's url
+    comment: str | None = None
+
+
+class Terminology:
+    """The terminology service of one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: SearchParamRegistry,
+        *,
+        national: Sequence[str] = (CATALOGUE_URL,),
+        map_local_codes: bool = True,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.national = tuple(national)
+        self.map_local_codes = map_local_codes
+
+    def add_national_codings(self, resource: Json) -> int:
+        """Local codes of a resource being written get their national codings (in place)."""
+        if not self.map_local_codes or resource.get("resourceType") not in CODED:
+            return 0
+        return add_national_codings(self.store.rows, resource, self.national)
+
+    @contextmanager
+    def session(self, transient: Sequence[Json] = ()) -> Iterator[Session]:
+        if not transient:
+            yield Session(self, self.store.rows, {}, {})
+            return
+        value_sets: dict[str, list[Json]] = {}
+        maps: dict[str, list[Json]] = {}
+        try:
+            with self.store.transaction() as txn:
+                for resource in transient:
+                    kind = resource.get("resourceType")
+                    res_id = f"{TRANSIENT}{uuid.uuid4().hex}"
+                    if kind == "CodeSystem" and resource.get("content") != "not-present":
+                        content = CodeSystemContent(
+                            tables.header_of(resource), tables.concepts_of(resource)
+                        )
+                        tables.write_code_system(txn, res_id, content)
+                    elif kind == "ValueSet" and isinstance(resource.get("url"), str):
+                        value_sets.setdefault(resource["url"], []).append(resource)
+                    elif kind == "ConceptMap":
+                        tables.write_concept_map(txn, res_id, resource)
+                        if isinstance(resource.get("url"), str):
+                            maps.setdefault(resource["url"], []).append(resource)
+                yield Session(self, txn.rows, value_sets, maps)
+                raise _RollBack
+        except _RollBack:
+            pass
+
+
+class Session:
+    def __init__(
+        self,
+        service: Terminology,
+        rows: Rows,
+        value_sets: dict[str, list[Json]],
+        maps: dict[str, list[Json]],
+    ) -> None:
+        self.service = service
+        self.rows = rows
+        self.systems = CodeSystems(rows)
+        self._value_sets = value_sets
+        self._maps = maps
+
+    def evaluator(self, options: Options | None = None) -> Evaluator:
+        return Evaluator(self.systems, self.find_value_set, options or Options())
+
+    # -- value sets and maps by canonical url (`url|version`), or `ValueSet/id`
+    def find_value_set(self, url: str) -> Json | None:
+        return self._find("ValueSet", url, self._value_sets) or builtin_value_set(url)
+
+    def find_concept_map(self, url: str) -> Json | None:
+        return self._find("ConceptMap", url, self._maps)
+
+    def _find(self, res_type: str, url: str, transient: dict[str, list[Json]]) -> Json | None:
+        if url.startswith(f"{res_type}/"):
+            try:
+                return self.service.store.read(res_type, url.split("/", 1)[1]).resource()
+            except (NotFound, Gone):
+                return None
+        canonical, _, version = url.partition("|")
+        candidates = list(transient.get(canonical, []))
+        query = strict_query(self.service.registry, res_type, [("url", canonical)])
+        page = self.service.store.search(query, count=50)
+        candidates += [v.resource() for v in page.versions]
+        if version:
+            candidates = [
+                c for c in candidates if version_matches(version, str(c.get("version") or ""))
+            ]
+        if not candidates:
+            return None
+        if version:
+            return candidates[0]
+        # The latest version (transient first: they are listed first and sort stably).
+        from vnehr.terminology.code_systems import _neg
+
+        return sorted(candidates, key=lambda c: _neg(str(c.get("version") or "")))[0]
+
+    # -- concept maps
+    def translate(
+        self,
+        system: str,
+        code: str,
+        *,
+        map_url: str | None = None,
+        target_system: str | None = None,
+        reverse: bool = False,
+    ) -> list[Match]:
+        """The targets of `system#code` (with `reverse`: the sources mapped to it)."""
+        near, far = ("target", "source") if reverse else ("source", "target")
+        where = [f"e.{near}_system = ?", f"e.{near}_code = ?"]
+        args: list[Any] = [system, code]
+        if map_url:
+            canonical, _, version = map_url.partition("|")
+            where.append("m.url = ?")
+            args.append(canonical)
+            if version:
+                where.append("m.version = ?")
+                args.append(version)
+        if target_system:
+            where.append(f"e.{far}_system = ?")
+            args.append(target_system)
+        found = self.rows(
+            f"SELECT e.equivalence, e.{far}_system, e.{far}_code, e.{far}_display, m.url, "
+            f"e.comment FROM tx_map_elements e JOIN tx_maps m ON m.mid = e.mid "
+            f"WHERE {' AND '.join(where)} ORDER BY m.mid, e.target_code",
+            args,
+        )
+        out = []
+        for equivalence, msystem, mcode, display, url, comment in found:
+            if reverse:
+                equivalence = _REVERSED.get(equivalence, equivalence)
+            out.append(Match(equivalence, msystem, mcode, display, url, comment))
+        return out
+
+
+# The equivalence of the reverse mapping: source `wider` than target means target `narrower`.
+_REVERSED = {
+    "wider": "narrower",
+    "narrower": "wider",
+    "subsumes": "specializes",
+    "specializes": "subsumes",
+}
