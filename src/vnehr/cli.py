@@ -70,6 +70,7 @@ def serve(
     server = create_server(settings)
     if demo_if_empty and server.store.count() == 0:
         click.echo("The store is empty: loading demo data (vnehr demo --patients 200)...", err=True)
+        _load_terminology(server)
         _load_demo(server, patients=200, seed=1)
     server.close()
     # Worker processes build their settings from the environment: pass ours on.
@@ -148,6 +149,8 @@ def demo(patients: int, seed: int, database: str | None) -> None:
 
     server = create_server(_settings(database))
     try:
+        if server.store.count("CodeSystem") == 0:
+            _load_terminology(server)
         counts, errors = _load_demo(server, patients=patients, seed=seed)
     finally:
         server.close()
@@ -334,6 +337,14 @@ def mpi_rebuild(database: str | None, batch: int) -> None:
     click.echo(f"indexed {done} Patients; {persons} Persons")
 
 
+def _load_terminology(server: Any) -> None:
+    """The terminology vnehr ships: the sample lab catalogue, ICD-10, the LOINC subset."""
+    from vnehr.terminology.commands import load_defaults
+
+    for line in load_defaults(server, echo=False):
+        click.echo(f"terminology: {line}", err=True)
+
+
 def _load_demo(server: Any, *, patients: int, seed: int) -> tuple[Counter[str], list[str]]:
     from vnehr.demo import population
     from vnehr.loading import Loader
@@ -364,6 +375,14 @@ def _summary(counts: Counter[str], errors: list[str]) -> None:
         if len(errors) > 100:
             click.echo(f"  ... and {len(errors) - 100} more", err=True)
 
+
+def _add_terminology() -> None:
+    from vnehr.terminology.commands import terminology
+
+    main.add_command(terminology)
+
+
+_add_terminology()
 
 if __name__ == "__main__":
     main()

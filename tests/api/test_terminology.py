@@ -410,3 +410,55 @@ def test_bad_terminology_input_answers_operation_outcomes(loaded: TestClient) ->
     assert r.status_code == 404
     r = loaded.get("/fhir/ValueSet/cardio/$expand", params={"count": "-1"})
     assert r.status_code == 400
+
+
+def test_bindings_to_stored_value_sets_warn(loaded: TestClient) -> None:
+    # Observation.interpretation is bound (extensible) to this value set: once the server
+    # holds it, a code outside it is a warning on write.
+    interp = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    cs = {
+        "resourceType": "CodeSystem",
+        "id": "interp",
+        "url": interp,
+        "status": "active",
+        "content": "fragment",
+        "concept": [
+            {"code": "H", "display": "High"},
+            {"code": "L", "display": "Low"},
+            {"code": "N", "display": "Normal"},
+        ],
+    }
+    assert loaded.put("/fhir/CodeSystem/interp", json=cs).status_code == 201
+    vs = {
+        "resourceType": "ValueSet",
+        "id": "interp-vs",
+        "status": "active",
+        "url": "http://hl7.org/fhir/ValueSet/observation-interpretation",
+        "compose": {"include": [{"system": interp, "concept": [{"code": "H"}, {"code": "L"}]}]},
+    }
+    assert loaded.put("/fhir/ValueSet/interp-vs", json=vs).status_code == 201
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "14771-0"}]},
+        "interpretation": [{"coding": [{"system": interp, "code": "N"}]}],
+    }
+    prefer = {"Prefer": "return=OperationOutcome"}
+    r = loaded.post("/fhir/Observation", json=obs, headers=prefer)
+    assert r.status_code == 201, r.text
+
+    def bound(outcome: dict[str, Any]) -> list[list[str]]:
+        return [
+            i["expression"]
+            for i in outcome["issue"]
+            if i["severity"] == "warning" and "interpretation" in i["expression"][0]
+        ]
+
+    assert bound(r.json()) == [["Observation.interpretation[0]"]]
+    obs["interpretation"][0]["coding"][0]["code"] = "H"
+    r = loaded.post("/fhir/Observation", json=obs, headers=prefer)
+    assert bound(r.json()) == []
+    # $validate reports the same.
+    obs["interpretation"][0]["coding"][0]["code"] = "N"
+    r = loaded.post("/fhir/Observation/$validate", json=obs)
+    assert bound(r.json()) == [["Observation.interpretation[0]"]]

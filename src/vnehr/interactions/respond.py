@@ -75,6 +75,8 @@ def validated(ctx: Context, resource: dict[str, Any]) -> list[Issue]:
     if not ctx.settings.validate:
         return []
     issues = ctx.validator(resource)
+    if ctx.terminology is not None and not any(i.severity in ("error", "fatal") for i in issues):
+        issues += ctx.terminology.check_bindings(resource)
     if any(i.severity in ("error", "fatal") for i in issues):
         errors = [i for i in issues if i.severity in ("error", "fatal")]
         first = errors[0]

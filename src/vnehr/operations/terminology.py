@@ -21,8 +21,10 @@ from vnehr.operations.parameters import OperationInput
 from vnehr.operations.registry import Operation
 from vnehr.terminology.code_systems import ConceptRow, SystemVersion
 from vnehr.terminology.expansion import Member, Options, unknown_code_system
+from vnehr.terminology.issues import not_found
 from vnehr.terminology.local_codes import unmapped
 from vnehr.terminology.service import Session, Terminology
+from vnehr.terminology.validation import Validator, answer, parse_languages
 
 Json = dict[str, Any]
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
@@ -64,6 +66,7 @@ def _options(inp: OperationInput) -> Options:
         active_only=inp.boolean("activeOnly"),
         system_versions=_versions(inp, "system-version"),
         force_versions=_versions(inp, "force-system-version"),
+        check_versions=_versions(inp, "check-system-version"),
     )
 
 
@@ -86,7 +89,7 @@ def _value_set(ctx: Context, session: Session, inp: OperationInput, res_id: str 
     version = inp.text("valueSetVersion")
     found = session.find_value_set(f"{url}|{version}" if version else url)
     if found is None:
-        raise NotFound(
+        raise not_found(
             f"A definition for the value Set '{url}"
             + (f"|{version}" if version else "")
             + "' could not be found"
@@ -109,21 +112,47 @@ def expand(
         vs = _value_set(ctx, session, inp, res_id)
         evaluator = session.evaluator(_options(inp))
         result = evaluator.expand(vs, offset, count)
-        contains = [_contains(m, language, designations) for m in result.members]
+        versions: dict[str, set[str]] = {}
+        for m in result.members:
+            versions.setdefault(m.system, set()).add(m.version)
+        mixed = {url for url, seen in versions.items() if len(seen) > 1}
+        cs_languages: dict[str, str | None] = {}
+
+        def cs_language(member: Member) -> str | None:
+            system = member.concept.system if member.concept is not None else None
+            if system is None:
+                return None
+            if system.res_id not in cs_languages:
+                found = session.header(system.res_id).get("language")
+                cs_languages[system.res_id] = found if isinstance(found, str) else None
+            return cs_languages[system.res_id]
+
+        contains = [
+            _contains(m, language, designations, m.system in mixed, cs_language(m))
+            for m in result.members
+        ]
         parameters: list[Json] = []
         for name in _ECHOED:
             for value in inp.values(name):
                 parameters.append(_echo(name, value))
+        if inp.value("displayLanguage") is None:
+            # the language the displays were chosen for: the Accept-Language header, else
+            # the value set's own language
+            implied = request.header("accept-language") or vs.get("language")
+            if isinstance(implied, str) and implied:
+                parameters.append({"name": "displayLanguage", "valueCode": implied})
+        parameters += [{"name": name, "valueUri": value} for name, value in evaluator.params]
         parameters += [
             {"name": "used-codesystem", "valueUri": canonical} for canonical in result.used.values()
         ]
-    out = {k: v for k, v in vs.items() if k not in ("expansion", "text", "meta")}
+    out = {k: v for k, v in vs.items() if k not in _NOT_ECHOED}
     expansion: Json = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
         "timestamp": format_instant(now_micros()),
-        "total": result.total,
     }
-    if offset or count is not None:
+    if result.total is not None:
+        expansion["total"] = result.total
+    if inp.value("offset") is not None:
         expansion["offset"] = offset
     if parameters:
         expansion["parameter"] = parameters
@@ -133,6 +162,9 @@ def expand(
     return FhirResponse(200, resource=out)
 
 
+# Not part of an expansion's answer: the definition (compose) and bookkeeping.
+_NOT_ECHOED = frozenset({"expansion", "text", "meta", "compose", "date", "publisher"})
+
 _ECHOED = (
     "filter",
     "count",
@@ -140,13 +172,9 @@ _ECHOED = (
     "activeOnly",
     "displayLanguage",
     "includeDesignations",
-    "includeDefinition",
     "excludeNested",
     "excludeNotForUI",
     "excludePostCoordinated",
-    "system-version",
-    "force-system-version",
-    "check-system-version",
 )
 
 _ECHO_TYPES = {
@@ -158,6 +186,28 @@ _ECHO_TYPES = {
     "force-system-version": "valueUri",
     "check-system-version": "valueUri",
 }
+
+
+EXT_EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def _compose_parameters(vs: Json) -> list[Json]:
+    """Expansion parameters the value set itself sets (valueset-expansion-parameter on
+    compose), echoed as the expansion's parameters."""
+    compose = vs.get("compose") if isinstance(vs.get("compose"), dict) else {}
+    out: list[Json] = []
+    for ext in (compose or {}).get("extension") or []:
+        if not isinstance(ext, dict) or ext.get("url") != EXT_EXPANSION_PARAMETER:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension") or [] if isinstance(e, dict)}
+        name = parts.get("name", {}).get("valueCode")
+        value = next((v for k, v in parts.get("value", {}).items() if k.startswith("value")), None)
+        if isinstance(name, str) and value is not None:
+            if value in ("true", "false"):
+                out.append({"name": name, "valueBoolean": value == "true"})
+            else:
+                out.append({"name": name, "valueString": str(value)})
+    return out
 
 
 def _echo(name: str, value: Any) -> Json:
@@ -178,10 +228,15 @@ def _accept_language(request: FhirRequest) -> str | None:
 
 
 def _display(
-    member_display: str | None, concept: ConceptRow | None, language: str | None
+    member_display: str | None,
+    concept: ConceptRow | None,
+    language: str | None,
+    cs_language: str | None = None,
 ) -> str | None:
     if language and concept is not None:
         lang = language.lower()
+        if cs_language and cs_language.lower().split("-")[0] == lang.split("-")[0]:
+            return member_display
         for d in concept.designations:
             dl = str(d.get("language") or "").lower()
             if dl and (dl == lang or dl.split("-")[0] == lang.split("-")[0]) and d.get("value"):
@@ -189,14 +244,22 @@ def _display(
     return member_display
 
 
-def _contains(member: Member, language: str | None, designations: bool) -> Json:
+def _contains(
+    member: Member,
+    language: str | None,
+    designations: bool,
+    with_version: bool = False,
+    cs_language: str | None = None,
+) -> Json:
     item: Json = {"system": member.system}
+    if with_version and member.version:
+        item["version"] = member.version
     if member.abstract:
         item["abstract"] = True
     if member.inactive:
         item["inactive"] = True
     item["code"] = member.code
-    display = _display(member.display, member.concept, language)
+    display = _display(member.display, member.concept, language, cs_language)
     if display:
         item["display"] = display
     if designations and member.concept is not None and member.concept.designations:
@@ -358,103 +421,44 @@ def _check_concept(
 def validate_code(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
-    if res_type == "CodeSystem":
-        return _validate_in_code_system(ctx, request, res_id)
     inp = OperationInput(request)
     options = _options(inp)
-    lenient = inp.boolean("lenient-display-validation")
-    language = inp.text("displayLanguage") or _accept_language(request)
-    codings, echo = _codings(inp, "ValueSet")
-    check = _Check()
+    what = "CodeSystem" if res_type == "CodeSystem" else "ValueSet"
+    codings, echo = _codings(inp, what)
+    cc = echo[0]["valueCodeableConcept"] if echo else None
+    languages = parse_languages(inp.text("displayLanguage") or request.header("accept-language"))
     with _session(ctx, inp) as session:
-        vs = _value_set(ctx, session, inp, res_id)
-        vs_name = f"{vs.get('url')}|{vs['version']}" if vs.get("version") else str(vs.get("url"))
-        evaluator = session.evaluator(options)
-        in_vs: list[Member] = []
+        vs: Json | None = None
+        vs_name: str | None = None
+        if what == "ValueSet":
+            vs = _value_set(ctx, session, inp, res_id)
+            vs_name = _vs_name(vs)
+        elif res_id is not None:
+            stored = _read(ctx, "CodeSystem", res_id)
+            for coding, _ in codings:
+                coding.setdefault("system", stored.get("url"))
+                if stored.get("version"):
+                    coding.setdefault("version", stored["version"])
+        validator = Validator(
+            session.evaluator(options),
+            options,
+            languages=languages,
+            lenient=inp.boolean("lenient-display-validation"),
+            infer_system=inp.boolean("inferSystem"),
+            cs_language=lambda system: session.header(system.res_id).get("language"),
+            is_value_set=lambda url: session.find_value_set(url) is not None,
+        )
+        outcomes = []
         for coding, base in codings:
-            code = coding.get("code")
-            if not isinstance(code, str):
-                continue
-            system = coding.get("system")
-            if not system:
-                check.add(
-                    "error",
-                    "not-found",
-                    "cannot-infer",
-                    f"The System URI could not be determined for the code '{code}' in the "
-                    f"ValueSet '{vs_name}'",
-                    _at(base, "code"),
-                )
-                continue
-            before = len(check.issues)
-            found = _check_concept(session, check, coding, base, options, lenient, language)
-            member = evaluator.member(vs, system, code, coding.get("version"))
-            if member is not None:
-                if not any(i["severity"] == "error" for i in check.issues[before:]):
-                    in_vs.append(member)
-                if check.found is None or found is not None:
-                    check.found = (
-                        member.system,
-                        member.version,
-                        member.code,
-                        _display(member.display, member.concept, language),
-                    )
-            elif found is not None or not any(i["severity"] == "error" for i in check.issues):
-                check.add(
-                    "error" if len(codings) == 1 else "information",
-                    "code-invalid",
-                    "not-in-vs" if len(codings) == 1 else "this-code-not-in-vs",
-                    f"The provided code '{system}#{code}' was not found in the value set "
-                    f"'{vs_name}'",
-                    _at(base, "code"),
-                )
-        if not in_vs and len(codings) > 1:
-            check.add(
-                "error",
-                "code-invalid",
-                "not-in-vs",
-                f"No valid coding was found for the value set '{vs_name}'",
-                None,
-            )
-    # In the value set if one coding is, and is right (its display too).
-    check.result = bool(in_vs)
-    return check.parameters(echo)
-
-
-def _validate_in_code_system(
-    ctx: Context, request: FhirRequest, res_id: str | None
-) -> FhirResponse:
-    inp = OperationInput(request)
-    options = _options(inp)
-    lenient = inp.boolean("lenient-display-validation")
-    language = inp.text("displayLanguage") or _accept_language(request)
-    if res_id is not None:
-        stored = _read(ctx, "CodeSystem", res_id)
-        codings, echo = _codings(inp, "CodeSystem")
-        for coding, _ in codings:
-            coding.setdefault("system", stored.get("url"))
-            if stored.get("version"):
-                coding.setdefault("version", stored["version"])
-    else:
-        codings, echo = _codings(inp, "CodeSystem")
-    check = _Check()
-    with _session(ctx, inp) as session:
-        for coding, base in codings:
-            if not coding.get("system"):
+            if what == "CodeSystem" and not coding.get("system"):
                 raise InvalidRequest("Name the code system: url or system", ("url",))
-            found = _check_concept(session, check, coding, base, options, lenient, language)
-            if found is not None:
-                system, concept = found
-                check.found = (
-                    system.url,
-                    system.version,
-                    concept.code,
-                    _display(concept.display, concept, language),
-                )
-    check.result = check.found is not None and not any(
-        i["severity"] == "error" for i in check.issues
-    )
-    return check.parameters(echo)
+            outcomes.append(validator.check(coding, base, vs, vs_name or "", cc is not None))
+    return FhirResponse(200, resource=answer(outcomes, vs_name=vs_name, cc=cc))
+
+
+def _vs_name(vs: Json) -> str:
+    url = vs.get("url") or (f"ValueSet/{vs['id']}" if vs.get("id") else "")
+    return f"{url}|{vs['version']}" if vs.get("version") else str(url)
 
 
 # -- $lookup

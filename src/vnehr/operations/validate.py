@@ -29,6 +29,8 @@ def validate(
     if res_type is not None and kind != res_type:
         raise InvalidRequest(f"$validate on {res_type} was given a {kind}", ("resourceType",))
     issues = ctx.validator(resource)
+    if ctx.terminology is not None:  # bindings to the value sets the server holds
+        issues += ctx.terminology.check_bindings(resource)
     if not issues:
         issues = [Issue("information", "informational", "Validation successful: no issues found")]
     return FhirResponse(200, resource=operation_outcome(issues))

@@ -198,7 +198,8 @@ def _terminology_migration(dialect: str) -> list[str]:
     """0007: the terminology service's tables (vnehr.terminology, docs/terminology.md).
 
     tx_systems: one row per stored CodeSystem resource (its url, version, content, case
-    sensitivity); tx_concepts: its concepts (`ckey` is the code as looked up: lower case
+    sensitivity; its concepts have the keys first_cid .. first_cid + concepts - 1);
+    tx_concepts: its concepts (`ckey` is the code as looked up: lower case
     where the code system is case-insensitive; `detail` the definition, designations and
     properties as JSON); tx_edges: direct is-a links; tx_closure: every ancestor of every
     concept (transitive, the concept itself excluded); tx_words: the folded words of displays
@@ -214,7 +215,7 @@ def _terminology_migration(dialect: str) -> list[str]:
         f"CREATE TABLE tx_systems (sid {key} PRIMARY KEY, res_id TEXT NOT NULL UNIQUE, "
         "url TEXT NOT NULL, version TEXT NOT NULL, content TEXT NOT NULL, "
         f"case_sensitive {flag} NOT NULL, supplements TEXT, concepts {key} NOT NULL, "
-        f"loaded {key} NOT NULL)",
+        f"first_cid {key} NOT NULL, loaded {key} NOT NULL)",
         "CREATE INDEX tx_systems_url ON tx_systems (url, version)",
         f"CREATE TABLE tx_concepts (cid {key} PRIMARY KEY, sid {key} NOT NULL, "
         f"ckey TEXT NOT NULL, code TEXT NOT NULL, display TEXT, inactive {flag} NOT NULL, "

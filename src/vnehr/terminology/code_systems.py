@@ -27,6 +27,7 @@ class SystemVersion:
     case_sensitive: bool
     supplements: str | None
     concepts: int
+    first_cid: int  # its concepts' keys: first_cid .. first_cid + concepts - 1
 
     @property
     def canonical(self) -> str:
@@ -65,7 +66,9 @@ class ConceptRow:
 
 
 CONCEPT_COLUMNS = "c.cid, c.code, c.display, c.inactive, c.abstract, c.detail"
-_SYSTEM_COLUMNS = "sid, res_id, url, version, content, case_sensitive, supplements, concepts"
+_SYSTEM_COLUMNS = (
+    "sid, res_id, url, version, content, case_sensitive, supplements, concepts, first_cid"
+)
 
 
 def concept_row(row: Sequence[Any], system: SystemVersion | None = None) -> ConceptRow:
@@ -77,15 +80,30 @@ def _version_key(version: str) -> tuple[Any, ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-]", version))
 
 
+def is_version_pattern(version: str) -> bool:
+    """`1.x`, `1.0.x`, `1.*`: a version with a wildcard part."""
+    return any(p in ("x", "X", "*") for p in version.split("."))
+
+
 def version_matches(pattern: str, version: str) -> bool:
-    """`1.x` / `1.*` / `1` (a prefix of whole parts) or an exact version."""
+    """An exact version, or a pattern whose `x` / `*` parts match any part (`1.x.x`,
+    `1.0.x`; a trailing wildcard also matches any further parts: `1.x` matches `1.2.0`)."""
     if pattern == version:
         return True
-    parts = pattern.split(".")
-    if parts and parts[-1] in ("x", "*"):
-        prefix = parts[:-1]
-        return version.split(".")[: len(prefix)] == prefix
-    return False
+    if not is_version_pattern(pattern):
+        return False
+    wanted = pattern.split(".")
+    have = version.split(".")
+    for i, part in enumerate(wanted):
+        if part in ("x", "X", "*"):
+            if i == len(wanted) - 1:
+                return len(have) >= i + 1
+            if i >= len(have):
+                return False
+            continue
+        if i >= len(have) or have[i] != part:
+            return False
+    return len(have) == len(wanted)
 
 
 class CodeSystems:
@@ -100,7 +118,7 @@ class CodeSystems:
             [url],
         )
         out = [
-            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]))
+            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]), int(r[8]))
             for r in found
         ]
         # Transient (tx-resource) systems first, then the highest version.
@@ -113,7 +131,7 @@ class CodeSystems:
             [url, f"{url}|%"],
         )
         return [
-            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]))
+            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]), int(r[8]))
             for r in found
         ]
 

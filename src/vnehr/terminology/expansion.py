@@ -24,13 +24,22 @@ from vnehr.terminology.code_systems import (
     CodeSystems,
     ConceptRow,
     SystemVersion,
+    _version_key,
     concept_row,
+    version_matches,
 )
+from vnehr.terminology.issues import TxError, join_versions, tx_issue
 from vnehr.terminology.model import Json
 from vnehr.terminology.tables import words
 
+EXPANDING = "the value set cannot be expanded"
 MAX_EXPANSION = 10_000  # members computed for one unpaged expansion
 MAX_DEPTH = 8  # value sets including value sets
+# A text filter whose rarest word prefix starts more words than this is "common": the
+# concepts are probed in order rather than listed, and the total is counted up to
+# TEXT_TOTAL_CAP (beyond it, left out: a type-ahead list needs the first page only).
+COMMON_PREFIX = 5_000
+TEXT_TOTAL_CAP = 1_000
 _CONCEPT_OPS = (
     "is-a",
     "descendent-of",
@@ -49,6 +58,15 @@ _PROPERTY_OPS = ("=", "in", "not-in", "regex", "exists")
 class TerminologyError(InvalidRequest):
     """A value set or code system that cannot be used as asked (400, with its location)."""
 
+    tx_code: str | None = None
+
+    def outcome(self) -> Json:
+        location = self.expression[0] if self.expression else None
+        return {
+            "resourceType": "OperationOutcome",
+            "issue": [tx_issue("error", self.code, self.tx_code, self.diagnostics, location)],
+        }
+
 
 class TooCostly(TerminologyError):
     code = "too-costly"
@@ -57,13 +75,45 @@ class TooCostly(TerminologyError):
 class UnknownCodeSystem(NotFound):
     """A code system that is not stored (nor one of the R4 specification's)."""
 
+    location: str | None = None
 
-def unknown_code_system(url: str, version: str | None, location: str) -> UnknownCodeSystem:
-    return UnknownCodeSystem(
+    def outcome(self) -> Json:
+        return {
+            "resourceType": "OperationOutcome",
+            "issue": [tx_issue("error", "not-found", "not-found", self.diagnostics, self.location)],
+        }
+
+
+def unknown_code_system(
+    url: str,
+    version: str | None,
+    location: str | None,
+    known: Sequence[str] = (),
+    purpose: str = "the code cannot be validated",
+) -> UnknownCodeSystem:
+    text = (
         f"A definition for CodeSystem '{url}'"
         + (f" version '{version}'" if version else "")
-        + " could not be found, so the code cannot be validated",
-        (location,),
+        + f" could not be found, so {purpose}"
+    )
+    if version:
+        text += (
+            f". Valid versions: {join_versions(list(known))}"
+            if known
+            else ". No versions of this code system are known"
+        )
+    err = UnknownCodeSystem(text, (location,) if location else ())
+    err.location = location
+    return err
+
+
+def version_not_allowed(url: str, version: str, check: str, location: str | None) -> TxError:
+    return TxError(
+        f"The version '{version}' is not allowed for system '{url}': required to be '{check}' "
+        "by a version-check parameter",
+        location=location,
+        code="exception",
+        tx_code="version-error",
     )
 
 
@@ -92,13 +142,14 @@ class Options:
     active_only: bool = False
     system_versions: dict[str, str] = field(default_factory=dict)  # system-version
     force_versions: dict[str, str] = field(default_factory=dict)  # force-system-version
+    check_versions: dict[str, str] = field(default_factory=dict)  # check-system-version
     limit: int = MAX_EXPANSION
 
 
 @dataclass(slots=True)
 class Expansion:
     members: list[Member]
-    total: int
+    total: int | None  # None: more than TEXT_TOTAL_CAP matches of a text filter
     used: dict[str, str] = field(default_factory=dict)  # system url -> canonical used
 
 
@@ -113,6 +164,9 @@ class Evaluator:
         self.find_value_set = find_value_set
         self.options = options
         self.used: dict[str, str] = {}
+        # version parameters that chose a code system version: (name, url|version)
+        self.params: dict[tuple[str, str], None] = {}
+        self.purpose = EXPANDING
         self._stack: list[str] = []
 
     # -- value sets
@@ -120,7 +174,7 @@ class Evaluator:
         found = self.find_value_set(url)
         if found is None:
             raise TerminologyError(
-                f"A definition for the value set '{url}' could not be found", (location,)
+                f"A definition for the value Set '{url}' could not be found", (location,)
             )
         return found
 
@@ -170,10 +224,12 @@ class Evaluator:
             system = self._system(includes[0], "ValueSet.compose.include[0]")
             if system is not None:
                 return self._paged(system, includes[0], offset, count, inactive_ok)
-        members: dict[tuple[str, str], Member] = {}
+        # Two versions of one code system may both be included: a code is one member per
+        # version (an exclude without a version takes the code out of every version).
+        members: dict[tuple[str, str, str], Member] = {}
         for i, include in enumerate(includes):
             for m in self._include(include, f"ValueSet.compose.include[{i}]"):
-                members.setdefault(m.key, m)
+                members.setdefault((m.system, m.version, m.code), m)
                 if len(members) > self.options.limit:
                     raise TooCostly(
                         f"The expansion of {_vs_key(vs)} has more than {self.options.limit} codes:"
@@ -181,8 +237,13 @@ class Evaluator:
                         ("ValueSet.compose",),
                     )
         for i, exclude in enumerate(excludes):
-            for m in self._include(exclude, f"ValueSet.compose.exclude[{i}]"):
-                members.pop(m.key, None)
+            gone = self._include(exclude, f"ValueSet.compose.exclude[{i}]")
+            if exclude.get("version"):
+                for m in gone:
+                    members.pop((m.system, m.version, m.code), None)
+            else:
+                codes = {m.key for m in gone}
+                members = {k: m for k, m in members.items() if m.key not in codes}
         out = self._active(list(members.values()), inactive_ok)
         if self.options.text:
             wanted = words(self.options.text)
@@ -208,8 +269,15 @@ class Evaluator:
         if self.options.active_only or not inactive_ok:
             where.append("c.inactive = ?")
             args.append(False)
-        where, args = self._text(system, where, args)
+        common = self._text(system, where, args)
+        if common:
+            # Walk the system's concepts in key order (its keys are one range), probing each.
+            where[0] = "c.cid >= ? AND c.cid < ? AND +c.sid = ?"
+            args[0:1] = [system.first_cid, system.first_cid + system.concepts, system.sid]
+        elif len(where) > 1:
+            where[0] = "+c.sid = ?"
         clause = " AND ".join(where)
+        total: int | None
         if post:  # a regex: filter in Python, then page
             rows = self.systems.rows(
                 f"SELECT {CONCEPT_COLUMNS} FROM tx_concepts c WHERE {clause} ORDER BY c.cid", args
@@ -220,10 +288,29 @@ class Evaluator:
             total = len(concepts)
             concepts = concepts[offset:] if count is None else concepts[offset : offset + count]
         else:
-            total = int(
-                self.systems.rows(f"SELECT COUNT(*) FROM tx_concepts c WHERE {clause}", args)[0][0]
-            )
-            if count is None and total - offset > self.options.limit:
+            if common and count is not None:
+                # Type-ahead on a common prefix: counted up to a cap, beyond it left out.
+                if len(where) == 2 and isinstance(common, tuple):  # the system, one word
+                    statement = (
+                        "SELECT COUNT(*) FROM (SELECT DISTINCT w.cid FROM tx_words w "
+                        "WHERE w.sid = ? AND w.word >= ? AND w.word < ? LIMIT ?) x"
+                    )
+                    counting = [system.sid, *common, TEXT_TOTAL_CAP + 1]
+                else:
+                    statement = (
+                        f"SELECT COUNT(*) FROM (SELECT 1 FROM tx_concepts c WHERE {clause} "
+                        "LIMIT ?) x"
+                    )
+                    counting = [*args, TEXT_TOTAL_CAP + 1]
+                counted = int(self.systems.rows(statement, counting)[0][0])
+                total = counted if counted <= TEXT_TOTAL_CAP else None
+            else:
+                total = int(
+                    self.systems.rows(f"SELECT COUNT(*) FROM tx_concepts c WHERE {clause}", args)[
+                        0
+                    ][0]
+                )
+            if count is None and (total is None or total - offset > self.options.limit):
                 raise TooCostly(
                     f"The expansion has {total} codes, more than {self.options.limit}:"
                     " use count and offset, or a filter",
@@ -240,31 +327,94 @@ class Evaluator:
 
     def _text(
         self, system: SystemVersion, where: list[str], args: list[Any]
-    ) -> tuple[list[str], list[Any]]:
+    ) -> bool | tuple[str, str]:
+        """Conditions for the `filter` text; True when a word prefix is common (more than
+        COMMON_PREFIX concepts): then each concept is probed, in code system order, instead
+        of listing every concept with the prefix (for one word: its range, to count it)."""
         if not self.options.text:
-            return where, args
-        for token in sorted(words(self.options.text)):
-            where.append(
-                "c.cid IN (SELECT w.cid FROM tx_words w WHERE w.sid = ? AND w.word >= ? "
-                "AND w.word < ?)"
+            return False
+        ranges = [
+            (token, token[:-1] + chr(ord(token[-1]) + 1))
+            for token in sorted(words(self.options.text))
+        ]
+        sizes = [
+            int(
+                self.systems.rows(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM tx_words w WHERE w.sid = ? "
+                    "AND w.word >= ? AND w.word < ? LIMIT ?) x",
+                    [system.sid, low, high, COMMON_PREFIX + 1],
+                )[0][0]
             )
-            args += [system.sid, token, token[:-1] + chr(ord(token[-1]) + 1)]
-        return where, args
+            for low, high in ranges
+        ]
+        common = min(sizes, default=0) > COMMON_PREFIX
+        for low, high in ranges:
+            if common:
+                where.append(
+                    "EXISTS (SELECT 1 FROM tx_words w WHERE w.cid = c.cid AND w.word >= ? "
+                    "AND w.word < ?)"
+                )
+                args += [low, high]
+            else:
+                where.append(
+                    "c.cid IN (SELECT w.cid FROM tx_words w WHERE w.sid = ? AND w.word >= ? "
+                    "AND w.word < ?)"
+                )
+                args += [system.sid, low, high]
+        if common and len(ranges) == 1:
+            return ranges[0]
+        return common
 
     # -- includes
+    def include_version(self, url: str, version: str | None) -> tuple[str | None, str | None]:
+        """The version an include of `url` (with its own `version`, if any) uses, and the
+        request parameter that chose it: `force-system-version` always, else the include's
+        version, else `system-version`, else `check-system-version` (as a default)."""
+        forced = self.options.force_versions.get(url)
+        if forced:
+            return forced, "force-system-version"
+        if version:
+            return version, None
+        default = self.options.system_versions.get(url)
+        if default:
+            return default, "system-version"
+        check = self.options.check_versions.get(url)
+        if check:
+            return check, "check-system-version"
+        return None, None
+
     def _system(self, include: Json, location: str) -> SystemVersion | None:
         """The stored code system an include names (None: a built-in R4 code system);
         UnknownCodeSystem if neither."""
         url = include["system"]
-        version = self.options.force_versions.get(url) or include.get("version")
-        version = version or self.options.system_versions.get(url)
+        version, param = self.include_version(url, include.get("version"))
         found = self.systems.resolve(url, version)
         if found is None:
             if not version and url in builtin_code_systems():
                 return None
-            raise unknown_code_system(url, version, f"{location}.system")
-        self.used[url] = found.canonical
+            # (tx.fhir.org names no element for an expansion's unknown code system version)
+            where = None if self.purpose == EXPANDING and version else f"{location}.system"
+            raise self.unknown_system(url, version, where)
+        if param is not None:
+            self.params.setdefault((param, f"{url}|{version}"), None)
+        check = self.options.check_versions.get(url)
+        if (
+            check
+            and self.purpose == EXPANDING
+            and param != "force-system-version"
+            and not version_matches(check, found.version)
+        ):
+            raise version_not_allowed(url, found.version, check, None)
+        self.used[found.canonical] = found.canonical
         return found
+
+    def unknown_system(
+        self, url: str, version: str | None, location: str | None
+    ) -> UnknownCodeSystem:
+        known = sorted(
+            {s.version for s in self.systems.versions(url) if s.version}, key=_version_key
+        )
+        return unknown_code_system(url, version, location, known, self.purpose)
 
     def _include(self, include: Json, location: str) -> list[Member]:
         members: list[Member] | None = None
@@ -349,6 +499,10 @@ class Evaluator:
                 self._concept_filter(system, op, value, at, where, args, post)
             else:
                 self._property_filter(system, prop, op, value, at, where, args, post)
+        if len(where) > 1:
+            # The other conditions select few concepts: drive from them, not from every
+            # concept of the system (SQLite, without statistics, would take the sid index).
+            where[0] = "+c.sid = ?"
         return where, args, post
 
     def _anchor(self, system: SystemVersion, value: str, at: str) -> int:
@@ -378,7 +532,7 @@ class Evaluator:
             cid = self._anchor(system, value, at)
             below = "SELECT descendant FROM tx_closure WHERE ancestor = ?"
             if op == "is-a":
-                where.append(f"(c.cid = ? OR c.cid IN ({below}))")
+                where.append(f"c.cid IN (SELECT ? UNION ALL {below})")
                 args += [cid, cid]
             elif op == "descendent-of":
                 where.append(f"c.cid IN ({below})")
@@ -397,7 +551,8 @@ class Evaluator:
                 args.append(cid)
             else:  # generalizes
                 where.append(
-                    "(c.cid = ? OR c.cid IN (SELECT ancestor FROM tx_closure WHERE descendant = ?))"
+                    "c.cid IN (SELECT ? UNION ALL SELECT ancestor FROM tx_closure "
+                    "WHERE descendant = ?)"
                 )
                 args += [cid, cid]
         elif op in ("in", "not-in", "="):
@@ -534,9 +689,10 @@ class Evaluator:
             if system is not None and include["system"] != system:
                 return None
             inc = include
+            own = include.get("version")
             if (
                 version
-                and not include.get("version")
+                and (not own or (isinstance(own, str) and version_matches(own, version)))
                 and not self.options.force_versions.get(include["system"])
             ):
                 inc = {**include, "version": version}

@@ -8,17 +8,19 @@ the end of the request: the same SQL serves them, and nothing of them stays.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from vnehr.errors import Gone, NotFound
+from vnehr.errors import Gone, Issue, NotFound
 from vnehr.search.query import strict_query
 from vnehr.search.registry import SearchParamRegistry
 from vnehr.storage.base import Store
 from vnehr.terminology import tables
+from vnehr.terminology.bindings import check_bindings
 from vnehr.terminology.code_systems import CodeSystems, Rows, version_matches
 from vnehr.terminology.expansion import (
     Evaluator,
@@ -30,6 +32,7 @@ from vnehr.terminology.model import CodeSystemContent, Json
 from vnehr.terminology.systems import CATALOGUE_URL
 
 TRANSIENT = "tx-resource:"
+VALUE_SET_TTL = 2.0  # seconds
 
 
 class _RollBack(Exception):
@@ -63,6 +66,27 @@ class Terminology:
         self.registry = registry
         self.national = tuple(national)
         self.map_local_codes = map_local_codes
+        # Value sets by url for binding checks on write: looked up again after
+        # VALUE_SET_TTL seconds (a changed ValueSet is used within that time, in every process).
+        self._value_sets: dict[str, tuple[float, Json | None]] = {}
+
+    def cached_value_set(self, session: Session, url: str) -> Json | None:
+        now = time.monotonic()
+        hit = self._value_sets.get(url)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = session.find_value_set(url, cached=False)
+        if len(self._value_sets) > 10_000:
+            self._value_sets.clear()
+        self._value_sets[url] = (now + VALUE_SET_TTL, found)
+        return found
+
+    def check_bindings(self, resource: Json) -> list[Issue]:
+        """Issues for codes outside the value sets the resource's elements are bound to
+        (terminology/bindings.py): warnings for extensible and preferred bindings, errors
+        for required bindings to stored value sets."""
+        with self.session(cached=True) as session:
+            return check_bindings(session, resource)
 
     def add_national_codings(self, resource: Json) -> int:
         """Local codes of a resource being written get their national codings (in place)."""
@@ -71,12 +95,13 @@ class Terminology:
         return add_national_codings(self.store.rows, resource, self.national)
 
     @contextmanager
-    def session(self, transient: Sequence[Json] = ()) -> Iterator[Session]:
+    def session(self, transient: Sequence[Json] = (), cached: bool = False) -> Iterator[Session]:
         if not transient:
-            yield Session(self, self.store.rows, {}, {})
+            yield Session(self, self.store.rows, {}, {}, cached)
             return
         value_sets: dict[str, list[Json]] = {}
         maps: dict[str, list[Json]] = {}
+        headers: dict[str, Json] = {}
         try:
             with self.store.transaction() as txn:
                 for resource in transient:
@@ -87,13 +112,14 @@ class Terminology:
                             tables.header_of(resource), tables.concepts_of(resource)
                         )
                         tables.write_code_system(txn, res_id, content)
+                        headers[res_id] = content.header
                     elif kind == "ValueSet" and isinstance(resource.get("url"), str):
                         value_sets.setdefault(resource["url"], []).append(resource)
                     elif kind == "ConceptMap":
                         tables.write_concept_map(txn, res_id, resource)
                         if isinstance(resource.get("url"), str):
                             maps.setdefault(resource["url"], []).append(resource)
-                yield Session(self, txn.rows, value_sets, maps)
+                yield Session(self, txn.rows, value_sets, maps, headers=headers)
                 raise _RollBack
         except _RollBack:
             pass
@@ -106,7 +132,11 @@ class Session:
         rows: Rows,
         value_sets: dict[str, list[Json]],
         maps: dict[str, list[Json]],
+        cached: bool = False,
+        headers: dict[str, Json] | None = None,
     ) -> None:
+        self._headers = headers or {}
+        self.cached = cached
         self.service = service
         self.rows = rows
         self.systems = CodeSystems(rows)
@@ -117,8 +147,23 @@ class Session:
         return Evaluator(self.systems, self.find_value_set, options or Options())
 
     # -- value sets and maps by canonical url (`url|version`), or `ValueSet/id`
-    def find_value_set(self, url: str) -> Json | None:
+    def find_value_set(self, url: str, cached: bool | None = None) -> Json | None:
+        if self.cached if cached is None else cached:
+            return self.service.cached_value_set(self, url)
         return self._find("ValueSet", url, self._value_sets) or builtin_value_set(url)
+
+    def header(self, res_id: str) -> Json:
+        """The CodeSystem resource (without concepts) a stored code system came from."""
+        if res_id in self._headers:
+            return self._headers[res_id]
+        if res_id.startswith(TRANSIENT):
+            return {}
+        try:
+            found = self.service.store.read("CodeSystem", res_id).resource()
+        except (NotFound, Gone):
+            found = {}
+        self._headers[res_id] = {k: v for k, v in found.items() if k != "concept"}
+        return self._headers[res_id]
 
     def find_concept_map(self, url: str) -> Json | None:
         return self._find("ConceptMap", url, self._maps)

@@ -216,6 +216,7 @@ def write_code_system(
             "case_sensitive",
             "supplements",
             "concepts",
+            "first_cid",
             "loaded",
         ),
         [
@@ -228,6 +229,7 @@ def write_code_system(
                 case_sensitive,
                 header.get("supplements"),
                 cid - first_cid,
+                first_cid,
                 now_micros(),
             )
         ],

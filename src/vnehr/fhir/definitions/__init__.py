@@ -95,3 +95,15 @@ def code_systems() -> dict[str, tuple[frozenset[str], bool]]:
         url: (frozenset(entry["codes"]), bool(entry.get("caseInsensitive")))
         for url, entry in data.items()
     }
+
+
+@cache
+def binding_table() -> dict[str, dict[str, list[str]]]:
+    """Resource or backbone element name ("Observation.component") -> JSON element name ->
+    [strength, value set canonical]: the required, extensible and preferred bindings of the
+    coded elements (code, Coding, CodeableConcept) of R4 resources.
+
+    Written by `tools/derive_bindings.py` (bindings.json.gz).
+    """
+    data: dict[str, dict[str, list[str]]] = _load_gz("bindings.json.gz")
+    return data
