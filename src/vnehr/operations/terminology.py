@@ -27,7 +27,6 @@ from vnehr.terminology.service import Session, Terminology
 from vnehr.terminology.validation import Validator, answer, parse_languages
 
 Json = dict[str, Any]
-TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
 MAX_COUNT = 1000
 BASE = "http://hl7.org/fhir/OperationDefinition"
 
@@ -267,65 +266,7 @@ def _contains(
     return item
 
 
-# -- issues and the validate-code answer
-def _issue(severity: str, code: str, tx_code: str, text: str, location: str | None) -> Json:
-    issue: Json = {
-        "severity": severity,
-        "code": code,
-        "details": {"coding": [{"system": TX_ISSUE_TYPE, "code": tx_code}], "text": text},
-    }
-    if location:
-        issue["location"] = [location]
-        issue["expression"] = [location]
-    return issue
-
-
-class _Check:
-    """The outcome of checking one or more codings."""
-
-    def __init__(self) -> None:
-        self.issues: list[Json] = []
-        self.result = False
-        self.found: tuple[str, str, str, str | None] | None = None  # system, version, code, display
-
-    def add(self, severity: str, code: str, tx_code: str, text: str, location: str | None) -> None:
-        self.issues.append(_issue(severity, code, tx_code, text, location))
-
-    def parameters(self, echo: list[Json]) -> FhirResponse:
-        params: list[Json] = []
-        if self.found is not None:
-            system, version, code, display = self.found
-            params.append({"name": "code", "valueCode": code})
-            if display:
-                params.append({"name": "display", "valueString": display})
-        params += echo
-        errors = [i for i in self.issues if i["severity"] in ("error", "fatal")]
-        if self.issues:
-            params.append(
-                {
-                    "name": "issues",
-                    "resource": {"resourceType": "OperationOutcome", "issue": self.issues},
-                }
-            )
-        shown = (
-            errors
-            if not self.result
-            else [i for i in self.issues if i["severity"] != "information"]
-        )
-        if shown:
-            params.append(
-                {"name": "message", "valueString": "; ".join(i["details"]["text"] for i in shown)}
-            )
-        params.append({"name": "result", "valueBoolean": self.result})
-        if self.found is not None:
-            system, version, _, _ = self.found
-            params.append({"name": "system", "valueUri": system})
-            if version:
-                params.append({"name": "version", "valueString": version})
-        params.sort(key=lambda p: p["name"])
-        return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
-
-
+# -- the validate-code input
 def _codings(inp: OperationInput, what: str) -> tuple[list[tuple[Json, str]], list[Json]]:
     """The codings to check with their location, and what to echo back."""
     cc = inp.object("codeableConcept")
@@ -351,71 +292,6 @@ def _codings(inp: OperationInput, what: str) -> tuple[list[tuple[Json, str]], li
     if inp.text("display") is not None:
         coding["display"] = inp.text("display")
     return [(coding, "")], []
-
-
-def _at(base: str, field: str) -> str:
-    return f"{base}.{field}" if base else field
-
-
-def _check_concept(
-    session: Session,
-    check: _Check,
-    coding: Json,
-    base: str,
-    options: Options,
-    lenient: bool,
-    language: str | None,
-) -> tuple[SystemVersion, ConceptRow] | None:
-    """Is the coding's code in its code system, with a right display? Adds issues."""
-    system_url = coding.get("system")
-    code = coding.get("code")
-    if not isinstance(code, str) or not isinstance(system_url, str):
-        return None
-    version = options.force_versions.get(system_url) or coding.get("version")
-    version = version or options.system_versions.get(system_url)
-    system = session.systems.resolve(system_url, version)
-    if system is None:
-        known = [s.version for s in session.systems.versions(system_url) if s.version]
-        err = unknown_code_system(system_url, version, _at(base, "system"))
-        text = err.diagnostics + (f". Valid versions: {', '.join(sorted(known))}" if known else "")
-        check.add("error", "not-found", "not-found", text, _at(base, "system"))
-        return None
-    concept = session.systems.concept(system, code)
-    if concept is None:
-        shown = f" version '{system.version}'" if system.version else ""
-        check.add(
-            "error",
-            "code-invalid",
-            "invalid-code",
-            f"Unknown code '{code}' in the CodeSystem '{system.url}'{shown}",
-            _at(base, "code"),
-        )
-        return None
-    display = coding.get("display")
-    if isinstance(display, str):
-        valid = [concept.display] if concept.display else []
-        valid += [str(d.get("value")) for d in concept.designations if d.get("value")]
-        if display not in valid:
-            norm = " ".join(display.split()).lower()
-            relaxed = any(" ".join(v.split()).lower() == norm for v in valid)
-            if not relaxed:
-                check.add(
-                    "warning" if lenient else "error",
-                    "invalid",
-                    "invalid-display",
-                    f"Wrong Display Name '{display}' for {system.url}#{code}. Valid display is "
-                    f"'{_display(concept.display, concept, language) or concept.display}'",
-                    _at(base, "display"),
-                )
-    if concept.inactive:
-        check.add(
-            "warning" if not options.active_only else "error",
-            "business-rule",
-            "code-comment",
-            f"The concept '{code}' is valid but is not active",
-            _at(base, "code"),
-        )
-    return system, concept
 
 
 def validate_code(

@@ -14,6 +14,7 @@ unmapped`. A code that gets a map later drops out of the list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ CODED = {
     "Condition": "code",
 }
 MAX_HOPS = 2  # local -> national catalogue -> LOINC
+_SYSTEMS = re.compile(rb'"system"\s*:\s*"([^"]*)"')
 
 
 def is_national(system: str, national: Sequence[str] = ()) -> bool:
@@ -117,11 +119,19 @@ class UnmappedCodes:
 
     def __init__(self, national: Sequence[str] = (CATALOGUE_URL,)) -> None:
         self.national = tuple(national)
+        self._known = tuple(s.encode() for s in (*NATIONAL_PREFIXES, *self.national))
+
+    def _may_have_local(self, content: bytes | None) -> bool:
+        """Whether the JSON names any code system that is not a national one (a cheap look
+        at the text, so that most writes are not parsed again)."""
+        if not content:
+            return False
+        return any(not system.startswith(self._known) for system in _SYSTEMS.findall(content))
 
     def before_commit(self, txn: WriteTransaction, changed: list[StoredVersion]) -> None:
         now = now_micros()
         for stored in changed:
-            if stored.deleted:
+            if stored.deleted or not self._may_have_local(stored.content):
                 continue
             resource = stored.resource()
             local = _local_codings(resource, self.national)
