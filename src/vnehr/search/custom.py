@@ -487,5 +487,8 @@ class TrackedStore:
     def count(self, res_type: str | None = None) -> int:
         return self.inner.count(res_type)
 
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        self.inner.refresh_statistics(tables)
+
     def close(self) -> None:
         self.inner.close()

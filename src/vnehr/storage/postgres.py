@@ -53,6 +53,13 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"Cannot connect to PostgreSQL: {exc}") from None
         self._statistics = _Statistics(self.pool)
 
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        """Gather the planner's statistics of `tables` now (after a bulk load into them)."""
+        with self.pool.connection() as conn:
+            row = conn.execute("SHOW autovacuum").fetchone()
+            verb = "VACUUM (ANALYZE)" if row is not None and row[0] == "off" else "ANALYZE"
+            conn.execute(f"{verb} {', '.join(tables)}")
+
     def sql(self, statement: str) -> str:
         cached = self._sql_cache.get(statement)
         if cached is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,9 @@ class SqliteStore(SqlStore):
             "SELECT rkey, version, deleted FROM resources WHERE res_type = ? AND res_id = ?",
             (res_type, res_id),
         ).fetchone()
+
+    def refresh_statistics(self, tables: Sequence[str]) -> None:
+        """No statistics on SQLite: its statements are written to plan well without them."""
 
     def _lock_key(self, conn: Any, key: str) -> None:
         return None  # one writer at a time already

@@ -109,8 +109,11 @@ def version_matches(pattern: str, version: str) -> bool:
 class CodeSystems:
     """The stored code systems, read through `rows` (the store's, or a transaction's)."""
 
-    def __init__(self, rows: Rows) -> None:
+    def __init__(self, rows: Rows, unindexed: Callable[[str], str] = lambda expr: expr) -> None:
         self.rows = rows
+        # `expr` written so the planner does not drive from its index (SQLite has no
+        # statistics and would walk every concept of a system instead of the few selected).
+        self.unindexed = unindexed
 
     def versions(self, url: str) -> list[SystemVersion]:
         found = self.rows(

@@ -269,13 +269,15 @@ class Evaluator:
         if self.options.active_only or not inactive_ok:
             where.append("c.inactive = ?")
             args.append(False)
-        common = self._text(system, where, args)
+        common, single = self._text(system, where, args)
+        # The system and one word typed, nothing else: count from the words alone.
+        word_only = single is not None and len(where) == 2
         if common:
             # Walk the system's concepts in key order (its keys are one range), probing each.
-            where[0] = "c.cid >= ? AND c.cid < ? AND +c.sid = ?"
+            where[0] = f"c.cid >= ? AND c.cid < ? AND {self.systems.unindexed('c.sid')} = ?"
             args[0:1] = [system.first_cid, system.first_cid + system.concepts, system.sid]
         elif len(where) > 1:
-            where[0] = "+c.sid = ?"
+            where[0] = f"{self.systems.unindexed('c.sid')} = ?"
         clause = " AND ".join(where)
         total: int | None
         if post:  # a regex: filter in Python, then page
@@ -290,12 +292,12 @@ class Evaluator:
         else:
             if common and count is not None:
                 # Type-ahead on a common prefix: counted up to a cap, beyond it left out.
-                if len(where) == 2 and isinstance(common, tuple):  # the system, one word
+                if word_only and single is not None:
                     statement = (
                         "SELECT COUNT(*) FROM (SELECT DISTINCT w.cid FROM tx_words w "
                         "WHERE w.sid = ? AND w.word >= ? AND w.word < ? LIMIT ?) x"
                     )
-                    counting = [system.sid, *common, TEXT_TOTAL_CAP + 1]
+                    counting = [system.sid, *single, TEXT_TOTAL_CAP + 1]
                 else:
                     statement = (
                         f"SELECT COUNT(*) FROM (SELECT 1 FROM tx_concepts c WHERE {clause} "
@@ -304,6 +306,14 @@ class Evaluator:
                     counting = [*args, TEXT_TOTAL_CAP + 1]
                 counted = int(self.systems.rows(statement, counting)[0][0])
                 total = counted if counted <= TEXT_TOTAL_CAP else None
+            elif word_only and single is not None:
+                total = int(
+                    self.systems.rows(
+                        "SELECT COUNT(DISTINCT w.cid) FROM tx_words w WHERE w.sid = ? "
+                        "AND w.word >= ? AND w.word < ?",
+                        [system.sid, *single],
+                    )[0][0]
+                )
             else:
                 total = int(
                     self.systems.rows(f"SELECT COUNT(*) FROM tx_concepts c WHERE {clause}", args)[
@@ -327,12 +337,12 @@ class Evaluator:
 
     def _text(
         self, system: SystemVersion, where: list[str], args: list[Any]
-    ) -> bool | tuple[str, str]:
+    ) -> tuple[bool, tuple[str, str] | None]:
         """Conditions for the `filter` text; True when a word prefix is common (more than
         COMMON_PREFIX concepts): then each concept is probed, in code system order, instead
-        of listing every concept with the prefix (for one word: its range, to count it)."""
+        of listing every concept with the prefix; and, for one word typed, its range."""
         if not self.options.text:
-            return False
+            return False, None
         ranges = [
             (token, token[:-1] + chr(ord(token[-1]) + 1))
             for token in sorted(words(self.options.text))
@@ -361,9 +371,7 @@ class Evaluator:
                     "AND w.word < ?)"
                 )
                 args += [system.sid, low, high]
-        if common and len(ranges) == 1:
-            return ranges[0]
-        return common
+        return common, (ranges[0] if len(ranges) == 1 else None)
 
     # -- includes
     def include_version(self, url: str, version: str | None) -> tuple[str | None, str | None]:
@@ -502,7 +510,7 @@ class Evaluator:
         if len(where) > 1:
             # The other conditions select few concepts: drive from them, not from every
             # concept of the system (SQLite, without statistics, would take the sid index).
-            where[0] = "+c.sid = ?"
+            where[0] = f"{self.systems.unindexed('c.sid')} = ?"
         return where, args, post
 
     def _anchor(self, system: SystemVersion, value: str, at: str) -> int:

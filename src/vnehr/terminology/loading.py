@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from vnehr.checks import check
 from vnehr.errors import InvalidResource
 from vnehr.storage.base import Store
+from vnehr.storage.schema import TERMINOLOGY_TABLES
 from vnehr.terminology import tables
 from vnehr.terminology.model import CodeSystemContent, Json
 
@@ -77,4 +78,5 @@ def load_code_system(
             txn.write(kind, rid, body, "PUT", previous)
             if resource is not header:
                 written.append(f"{kind}/{rid}")
+    store.refresh_statistics(TERMINOLOGY_TABLES)  # a bulk load changes them a lot
     return Loaded(f"CodeSystem/{res_id}", url, version or "", count, written)

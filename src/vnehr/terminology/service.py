@@ -139,7 +139,7 @@ class Session:
         self.cached = cached
         self.service = service
         self.rows = rows
-        self.systems = CodeSystems(rows)
+        self.systems = CodeSystems(rows, getattr(service.store, "unindexed", lambda e: e))
         self._value_sets = value_sets
         self._maps = maps
 
