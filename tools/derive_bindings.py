@@ -27,15 +27,15 @@ the package does. vnehr.terminology.bindings checks resources against it.
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import json
 import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "vnehr" / "fhir" / "definitions" / "r4"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from derive_definitions import OUT, write_gz
+
 CODED = ("code", "Coding", "CodeableConcept")
 STRENGTHS = ("required", "extensible", "preferred")
 
@@ -95,15 +95,6 @@ def resource_bindings(sd: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         else:
             out.setdefault(owner, {})[elem] = entry
     return out
-
-
-def write_gz(path: Path, data: Any) -> int:
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
-    path.write_bytes(buf.getvalue())
-    return len(buf.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
