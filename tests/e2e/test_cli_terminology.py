@@ -123,3 +123,34 @@ def test_defaults_and_unmapped_codes(database_url: str) -> None:
         "K+",
         "",
     ]
+
+
+def test_local_code_mapped_to_the_catalogue_gets_its_loinc_too(database_url: str) -> None:
+    run = _vnehr("terminology", "defaults", "--database", database_url)
+    assert run.returncode == 0, run.stderr
+    local = "https://bvy.example.vn/xet-nghiem"
+    cmap = {
+        "resourceType": "ConceptMap",
+        "id": "bvy-lab",
+        "status": "active",
+        "group": [
+            {
+                "source": local,
+                "target": CATALOGUE,
+                "element": [
+                    {"code": "GLU-D", "target": [{"code": "HS0001", "equivalence": "equivalent"}]}
+                ],
+            }
+        ],
+    }
+    _handle(database_url, "PUT", "ConceptMap/bvy-lab", resource=cmap)
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": local, "code": "GLU-D", "display": "Đường huyết đói"}]},
+    }
+    stored = _handle(database_url, "POST", "Observation", resource=obs)
+    codings = [(c["system"], c["code"]) for c in stored["code"]["coding"]]
+    assert codings == [(local, "GLU-D"), (CATALOGUE, "HS0001"), (LOINC, "14771-0")]
+    run = _vnehr("terminology", "unmapped", "--database", database_url)
+    assert run.stdout.rstrip("\n").splitlines()[1:] == []  # mapped: not reported
