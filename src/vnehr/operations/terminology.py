@@ -9,7 +9,7 @@ parameters are used for that request only. See docs/terminology.md.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,12 +19,19 @@ from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.operations.parameters import OperationInput
 from vnehr.operations.registry import Operation
-from vnehr.terminology.code_systems import ConceptRow, SystemVersion
-from vnehr.terminology.expansion import Member, Options, unknown_code_system
+from vnehr.terminology.code_systems import ConceptRow
+from vnehr.terminology.expansion import (
+    Evaluator,
+    Member,
+    Options,
+    canonical_of,
+    status_warnings,
+    unknown_code_system,
+)
 from vnehr.terminology.issues import not_found
 from vnehr.terminology.local_codes import unmapped
 from vnehr.terminology.service import Session, Terminology
-from vnehr.terminology.validation import Validator, answer, parse_languages
+from vnehr.terminology.validation import Issue, Validator, answer, parse_languages
 
 Json = dict[str, Any]
 MAX_COUNT = 1000
@@ -105,10 +112,17 @@ def expand(
     offset = inp.integer("offset") or 0
     if count is not None:
         count = min(count, MAX_COUNT)
-    language = inp.text("displayLanguage") or _accept_language(request)
-    designations = inp.boolean("includeDesignations")
     with _session(ctx, inp) as session:
         vs = _value_set(ctx, session, inp, res_id)
+        # the value set's own expansion parameters, where the request does not set them
+        preset = {n: v for n, v in _compose_parameters(vs) if inp.value(n) is None}
+        given = inp.text("displayLanguage") or preset.get("displayLanguage")
+        if isinstance(given, str):  # a language list, as Accept-Language: its first choice
+            language = next(iter(parse_languages(given)), None)
+        else:
+            language = _accept_language(request)
+        designations = inp.boolean("includeDesignations")
+        wanted = [str(v) for v in inp.values("designation") if isinstance(v, str)]
         evaluator = session.evaluator(_options(inp))
         result = evaluator.expand(vs, offset, count)
         versions: dict[str, set[str]] = {}
@@ -127,14 +141,14 @@ def expand(
             return cs_languages[system.res_id]
 
         contains = [
-            _contains(m, language, designations, m.system in mixed, cs_language(m))
+            _contains(m, language, designations, m.system in mixed, cs_language(m), wanted)
             for m in result.members
         ]
         parameters: list[Json] = []
         for name in _ECHOED:
-            for value in inp.values(name):
+            for value in inp.values(name) or ([preset[name]] if name in preset else []):
                 parameters.append(_echo(name, value))
-        if inp.value("displayLanguage") is None:
+        if inp.value("displayLanguage") is None and "displayLanguage" not in preset:
             # the language the displays were chosen for: the Accept-Language header, else
             # the value set's own language
             implied = request.header("accept-language") or vs.get("language")
@@ -143,6 +157,14 @@ def expand(
         parameters += [{"name": name, "valueUri": value} for name, value in evaluator.params]
         parameters += [
             {"name": "used-codesystem", "valueUri": canonical} for canonical in result.used.values()
+        ]
+        parameters += [
+            {"name": "used-valueset", "valueUri": canonical}
+            for canonical in evaluator.used_value_sets
+        ]
+        parameters += [
+            {"name": f"warning-{status}", "valueUri": canonical}
+            for _, canonical, status in _status_warnings(session, evaluator, vs)
         ]
     out = {k: v for k, v in vs.items() if k not in _NOT_ECHOED}
     expansion: Json = {
@@ -161,8 +183,25 @@ def expand(
     return FhirResponse(200, resource=out)
 
 
+def _status_warnings(
+    session: Session, evaluator: Evaluator, vs: Json | None
+) -> list[tuple[str, str, str]]:
+    """(CodeSystem or ValueSet, canonical, status) of the code systems and value sets used that
+    are withdrawn, deprecated, draft or experimental."""
+    out: list[tuple[str, str, str]] = []
+    for canonical, system in evaluator.used_systems.items():
+        header = session.header(system.res_id)
+        out += [("CodeSystem", canonical, s) for s in status_warnings(header)]
+    value_sets = {canonical_of(vs): vs} if vs is not None else {}
+    for canonical, used in {**value_sets, **evaluator.used_value_sets}.items():
+        out += [("ValueSet", canonical, s) for s in status_warnings(used, standards_only=True)]
+    return out
+
+
 # Not part of an expansion's answer: the definition (compose) and bookkeeping.
-_NOT_ECHOED = frozenset({"expansion", "text", "meta", "compose", "date", "publisher"})
+_NOT_ECHOED = frozenset(
+    {"expansion", "text", "meta", "compose", "date", "publisher", "description"}
+)
 
 _ECHOED = (
     "filter",
@@ -174,12 +213,14 @@ _ECHOED = (
     "excludeNested",
     "excludeNotForUI",
     "excludePostCoordinated",
+    "designation",
 )
 
 _ECHO_TYPES = {
     "count": "valueInteger",
     "offset": "valueInteger",
     "filter": "valueString",
+    "designation": "valueString",
     "displayLanguage": "valueCode",
     "system-version": "valueUri",
     "force-system-version": "valueUri",
@@ -190,11 +231,11 @@ _ECHO_TYPES = {
 EXT_EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
 
 
-def _compose_parameters(vs: Json) -> list[Json]:
+def _compose_parameters(vs: Json) -> list[tuple[str, Any]]:
     """Expansion parameters the value set itself sets (valueset-expansion-parameter on
-    compose), echoed as the expansion's parameters."""
+    compose): (name, value)."""
     compose = vs.get("compose") if isinstance(vs.get("compose"), dict) else {}
-    out: list[Json] = []
+    out: list[tuple[str, Any]] = []
     for ext in (compose or {}).get("extension") or []:
         if not isinstance(ext, dict) or ext.get("url") != EXT_EXPANSION_PARAMETER:
             continue
@@ -202,10 +243,7 @@ def _compose_parameters(vs: Json) -> list[Json]:
         name = parts.get("name", {}).get("valueCode")
         value = next((v for k, v in parts.get("value", {}).items() if k.startswith("value")), None)
         if isinstance(name, str) and value is not None:
-            if value in ("true", "false"):
-                out.append({"name": name, "valueBoolean": value == "true"})
-            else:
-                out.append({"name": name, "valueString": str(value)})
+            out.append((name, value))
     return out
 
 
@@ -249,8 +287,12 @@ def _contains(
     designations: bool,
     with_version: bool = False,
     cs_language: str | None = None,
+    wanted: Sequence[str] = (),
 ) -> Json:
-    item: Json = {"system": member.system}
+    item: Json = {}
+    if member.status_extensions:
+        item["extension"] = member.status_extensions
+    item["system"] = member.system
     if with_version and member.version:
         item["version"] = member.version
     if member.abstract:
@@ -261,9 +303,56 @@ def _contains(
     display = _display(member.display, member.concept, language, cs_language)
     if display:
         item["display"] = display
-    if designations and member.concept is not None and member.concept.designations:
-        item["designation"] = member.concept.designations
+    if designations and member.concept is not None:
+        listed = member.concept.designations
+        if display != member.display and member.display:
+            # the display in another language: the code system's own display becomes a
+            # designation, in place of the one shown
+            shown = next((d for d in listed if d.get("value") == display), None)
+            listed = [d for d in listed if d is not shown]
+            own: Json = {
+                "use": PREFERRED_FOR_LANGUAGE,
+                "value": member.display,
+            }
+            if cs_language:
+                own = {"language": cs_language, **own}
+            listed = [own, *listed]
+        chosen = [d for d in listed if _designation_wanted(d, wanted)]
+        if chosen:
+            item["designation"] = chosen
     return item
+
+
+TERM_MAINT_INFRA = "http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra"
+PREFERRED_FOR_LANGUAGE = {
+    "system": TERM_MAINT_INFRA,
+    "code": "preferredForLanguage",
+    "display": "Preferred For Language",
+}
+
+
+def _designation_wanted(designation: Json, wanted: Sequence[str]) -> bool:
+    """Whether `designation` is one the `designation` parameters ask for (`system|code`: a
+    language with urn:ietf:bcp:47, exactly, else a use); all are when none is asked for."""
+    if not wanted:
+        return True
+    for token in wanted:
+        system, _, code = token.rpartition("|")
+        if system == BCP47:
+            if str(designation.get("language") or "").lower() == code.lower():
+                return True
+        else:
+            use = designation.get("use")
+            if (
+                isinstance(use, dict)
+                and use.get("code") == code
+                and (not system or use.get("system") == system)
+            ):
+                return True
+    return False
+
+
+BCP47 = "urn:ietf:bcp:47"
 
 
 # -- the validate-code input
@@ -315,21 +404,39 @@ def validate_code(
                 coding.setdefault("system", stored.get("url"))
                 if stored.get("version"):
                     coding.setdefault("version", stored["version"])
+        evaluator = session.evaluator(options)
         validator = Validator(
-            session.evaluator(options),
+            evaluator,
             options,
             languages=languages,
             lenient=inp.boolean("lenient-display-validation"),
             infer_system=inp.boolean("inferSystem"),
             cs_language=lambda system: session.header(system.res_id).get("language"),
             is_value_set=lambda url: session.find_value_set(url) is not None,
+            abstract_ok=inp.boolean("abstract", default=True),
         )
         outcomes = []
         for coding, base in codings:
             if what == "CodeSystem" and not coding.get("system"):
                 raise InvalidRequest("Name the code system: url or system", ("url",))
             outcomes.append(validator.check(coding, base, vs, vs_name or "", cc is not None))
-    return FhirResponse(200, resource=answer(outcomes, vs_name=vs_name, cc=cc))
+        for o in outcomes:
+            if o.system and o.concept_found:
+                found = evaluator.systems.resolve(o.system, o.version)
+                if found is not None:
+                    evaluator.used_systems.setdefault(found.canonical, found)
+        notes = [
+            Issue(
+                "information",
+                "business-rule",
+                "status-check",
+                f"Reference to {status} {kind} {canonical}",
+                None,
+                in_message=False,
+            )
+            for kind, canonical, status in _status_warnings(session, evaluator, vs)
+        ]
+    return FhirResponse(200, resource=answer(outcomes, vs_name=vs_name, cc=cc, notes=notes))
 
 
 def _vs_name(vs: Json) -> str:
@@ -363,7 +470,7 @@ def lookup(
                 f"Unknown code '{code}' in the CodeSystem '{system.url}'"
                 + (f" version '{system.version}'" if system.version else "")
             )
-        header = _header(ctx, session, system)
+        header = session.header(system.res_id)
         params: list[Json] = [
             {"name": "name", "valueString": header.get("name") or system.url},
         ]
@@ -385,6 +492,19 @@ def lookup(
                 parts.append({"name": "use", "valueCoding": d["use"]})
             parts.append({"name": "value", "valueString": d.get("value")})
             params.append({"name": "designation", "part": parts})
+        cs_language = header.get("language")
+        if isinstance(cs_language, str) and cs_language and concept.display:
+            # the display itself, as the designation preferred for the code system's language
+            params.append(
+                {
+                    "name": "designation",
+                    "part": [
+                        {"name": "language", "valueCode": cs_language},
+                        {"name": "use", "valueCoding": PREFERRED_FOR_LANGUAGE},
+                        {"name": "value", "valueString": concept.display},
+                    ],
+                }
+            )
 
         def want(name: str) -> bool:
             return not wanted or "*" in wanted or name in wanted
@@ -417,15 +537,6 @@ def _property(code: str, value: Json, description: str | None = None) -> Json:
     if description:
         parts.append({"name": "description", "valueString": description})
     return {"name": "property", "part": parts}
-
-
-def _header(ctx: Context, session: Session, system: SystemVersion) -> Json:
-    if system.res_id.startswith("tx-resource:"):
-        return {}
-    try:
-        return ctx.store.read("CodeSystem", system.res_id).resource()
-    except (NotFound, Gone):
-        return {}
 
 
 # -- $subsumes

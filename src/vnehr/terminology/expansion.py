@@ -11,10 +11,11 @@ case and accents (`dương` = `duong`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import re2
 
 from vnehr.errors import InvalidRequest, NotFound
 from vnehr.fhir.definitions import code_systems as builtin_code_systems
@@ -30,7 +31,7 @@ from vnehr.terminology.code_systems import (
 )
 from vnehr.terminology.issues import TxError, join_versions, tx_issue
 from vnehr.terminology.model import Json
-from vnehr.terminology.tables import words
+from vnehr.terminology.tables import NOT_SELECTABLE, NOT_SELECTABLE_URI, words
 
 EXPANDING = "the value set cannot be expanded"
 MAX_EXPANSION = 10_000  # members computed for one unpaged expansion
@@ -128,6 +129,8 @@ class Member:
     inactive: bool = False
     abstract: bool = False
     concept: ConceptRow | None = field(default=None, repr=False)
+    vs_status: str | None = None  # the value set marks the code deprecated (or withdrawn)
+    status_extensions: list[Json] | None = None  # ...with these extensions (echoed)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -164,10 +167,14 @@ class Evaluator:
         self.find_value_set = find_value_set
         self.options = options
         self.used: dict[str, str] = {}
+        self.used_systems: dict[str, SystemVersion] = {}  # canonical -> the stored system
+        self.used_value_sets: dict[str, Json] = {}  # canonical -> value sets it imported
         # version parameters that chose a code system version: (name, url|version)
         self.params: dict[tuple[str, str], None] = {}
         self.purpose = EXPANDING
         self._stack: list[str] = []
+        # the CodeSystem resource (without concepts) of a stored code system, by res_id
+        self.header: Callable[[str], Json] | None = None
 
     # -- value sets
     def value_set(self, url: str, location: str = "ValueSet") -> Json:
@@ -414,6 +421,7 @@ class Evaluator:
         ):
             raise version_not_allowed(url, found.version, check, None)
         self.used[found.canonical] = found.canonical
+        self.used_systems.setdefault(found.canonical, found)
         return found
 
     def unknown_system(
@@ -431,7 +439,9 @@ class Evaluator:
         for j, ref in enumerate(include.get("valueSet") or []):
             if not isinstance(ref, str):
                 continue
-            other = self.expand(self.value_set(ref, f"{location}.valueSet[{j}]")).members
+            imported = self.value_set(ref, f"{location}.valueSet[{j}]")
+            self.used_value_sets.setdefault(canonical_of(imported), imported)
+            other = self.expand(imported).members
             if members is None:
                 members = other
             else:
@@ -473,6 +483,9 @@ class Evaluator:
                 member = _member(system, concept)
                 if isinstance(c.get("display"), str):
                     member.display = c["display"]
+                member.vs_status = listed_status(c)
+                if member.vs_status:
+                    member.status_extensions = status_extensions(c)
                 out.append(member)
             if include.get("filter"):
                 allowed = {m.code for m in self._filtered(system, include, location)}
@@ -578,6 +591,15 @@ class Evaluator:
                 f"The filter operator '{op}' is not supported on 'concept'", (f"{at}.op",)
             )
 
+    def _property_codes(self, system: SystemVersion, code: str, uri: str) -> list[str]:
+        """`code` and the codes the code system declares for the property `uri`."""
+        declared = self.header(system.res_id).get("property") if self.header else None
+        return [code] + [
+            str(p["code"])
+            for p in declared or []
+            if isinstance(p, dict) and p.get("uri") == uri and p.get("code") not in (None, code)
+        ]
+
     def _property_filter(
         self,
         system: SystemVersion,
@@ -605,10 +627,26 @@ class Evaluator:
                     f"The filter operator '{op}' is not supported on 'display'", (f"{at}.op",)
                 )
             return
-        if prop in ("inactive", "notSelectable") and op == "=":
-            column = "c.inactive" if prop == "inactive" else "c.abstract"
-            where.append(f"{column} = ?")
+        if prop == "inactive" and op == "=":
+            where.append("c.inactive = ?")
             args.append(value == "true")
+            return
+        if prop == NOT_SELECTABLE and op == "=":
+            # true: the abstract concepts; false: those that say they are selectable (a
+            # concept that says nothing is in neither); a boolean is `true` or `false` exactly
+            if value == "true":
+                where.append("c.abstract = ?")
+                args.append(True)
+            elif value == "false":
+                codes = self._property_codes(system, NOT_SELECTABLE, NOT_SELECTABLE_URI)
+                marks = ", ".join("?" for _ in codes)
+                where.append(
+                    "c.abstract = ? AND c.cid IN (SELECT p.cid FROM tx_properties p "
+                    f"WHERE p.sid = ? AND p.property IN ({marks}) AND p.value = ?)"
+                )
+                args += [False, system.sid, *codes, "false"]
+            else:
+                where.append("1 = 0")
             return
         if not self.systems.rows(
             "SELECT 1 FROM tx_properties WHERE sid = ? AND property = ? LIMIT 1", [system.sid, prop]
@@ -740,6 +778,7 @@ class Evaluator:
                     found = _member(stored, concept)
                     if isinstance(match[0].get("display"), str):
                         found.display = match[0]["display"]
+                    found.vs_status = listed_status(match[0])
                 if include.get("filter"):
                     where, args, post = self._conditions(stored, include, location)
                     where.append("c.cid = ?")
@@ -753,9 +792,9 @@ class Evaluator:
         for j, ref in enumerate(include.get("valueSet") or []):
             if not isinstance(ref, str):
                 continue
-            inner = self.member(
-                self.value_set(ref, f"{location}.valueSet[{j}]"), system, code, version
-            )
+            imported = self.value_set(ref, f"{location}.valueSet[{j}]")
+            self.used_value_sets.setdefault(canonical_of(imported), imported)
+            inner = self.member(imported, system, code, version)
             if inner is None:
                 return None
             found = found or inner
@@ -802,13 +841,86 @@ def _text_match(member: Member, wanted: set[str]) -> bool:
     return all(any(w.startswith(t) for w in have) for t in wanted)
 
 
-def _regex(value: str, at: str) -> re.Pattern[str]:
+class _Pattern(Protocol):
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _regex(value: str, at: str) -> _Pattern:
+    """A filter's regex, compiled by RE2: matching takes time linear in the text, so that no
+    pattern (such as the catastrophic `(a+)+`) can hold the server. RE2 has no back-references
+    or look-arounds (nor has the XML Schema regex language of FHIR's `regex` filter)."""
     try:
-        return re.compile(value)
-    except re.error as exc:
+        pattern: _Pattern = re2.compile(value, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise TerminologyError(
-            f"The filter value {value!r} is not a valid regex: {exc}", (f"{at}.value",)
+            f"The filter value {value!r} is not a valid regex: {reason}", (f"{at}.value",)
         ) from None
+    return pattern
+
+
+def canonical_of(resource: Json) -> str:
+    """url|version of a value set or code system (url alone without a version)."""
+    url = str(resource.get("url") or f"{resource.get('resourceType')}/{resource.get('id')}")
+    version = resource.get("version")
+    return f"{url}|{version}" if isinstance(version, str) and version else url
+
+
+EXT_STANDARDS_STATUS = (
+    "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+)
+
+
+def status_warnings(resource: Json, standards_only: bool = False) -> list[str]:
+    """What a client should be told about a code system or value set it uses: `withdrawn`,
+    `deprecated` (its standards status), and for a code system also `draft` (its status) and
+    `experimental` (tx.fhir.org does not warn of draft or experimental value sets)."""
+    out: list[str] = []
+    for ext in resource.get("extension") or []:
+        if (
+            isinstance(ext, dict)
+            and ext.get("url") == EXT_STANDARDS_STATUS
+            and ext.get("valueCode") in ("withdrawn", "deprecated")
+        ):
+            out.append(str(ext["valueCode"]))
+    if standards_only:
+        return out
+    if resource.get("status") == "draft":
+        out.append("draft")
+    if resource.get("experimental") is True:
+        out.append("experimental")
+    return out
+
+
+EXT_VS_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
+
+
+def listed_status(listed: Json) -> str | None:
+    """`deprecated` (or `withdrawn`) when a value set marks a code it lists so."""
+    for ext in listed.get("extension") or []:
+        if not isinstance(ext, dict):
+            continue
+        flag = ext.get("valueCode", ext.get("valueBoolean"))
+        if ext.get("url") == EXT_VS_DEPRECATED and flag in ("true", True):
+            return "deprecated"
+        if ext.get("url") == EXT_STANDARDS_STATUS and ext.get("valueCode") in (
+            "deprecated",
+            "withdrawn",
+        ):
+            return str(ext["valueCode"])
+    return None
+
+
+def status_extensions(listed: Json) -> list[Json]:
+    return [
+        ext
+        for ext in listed.get("extension") or []
+        if isinstance(ext, dict) and ext.get("url") in (EXT_VS_DEPRECATED, EXT_STANDARDS_STATUS)
+    ]
 
 
 def _vs_key(vs: Json) -> str:

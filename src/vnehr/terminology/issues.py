@@ -11,17 +11,27 @@ from vnehr.errors import FhirError
 
 Json = dict[str, Any]
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+# Issues about the code or display that was given are located by `expression` only (the
+# FHIRPath in the request); `location` (deprecated since R5) is kept for the issues about the
+# code system, value set or version that was named, as tx.fhir.org answers.
+EXPRESSION_ONLY = frozenset({"not-in-vs", "invalid-code", "this-code-not-in-vs", "invalid-display"})
 
 
 def tx_issue(
-    severity: str, code: str, tx_code: str | None, text: str, location: str | None = None
+    severity: str,
+    code: str,
+    tx_code: str | None,
+    text: str,
+    location: str | None = None,
+    located: bool = True,
 ) -> Json:
     details: Json = {"text": text}
     if tx_code:
         details = {"coding": [{"system": TX_ISSUE_TYPE, "code": tx_code}], "text": text}
     issue: Json = {"severity": severity, "code": code, "details": details}
     if location:
-        issue["location"] = [location]
+        if located and tx_code not in EXPRESSION_ONLY:
+            issue["location"] = [location]
         issue["expression"] = [location]
     return issue
 

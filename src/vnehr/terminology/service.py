@@ -144,7 +144,9 @@ class Session:
         self._maps = maps
 
     def evaluator(self, options: Options | None = None) -> Evaluator:
-        return Evaluator(self.systems, self.find_value_set, options or Options())
+        evaluator = Evaluator(self.systems, self.find_value_set, options or Options())
+        evaluator.header = self.header
+        return evaluator
 
     # -- value sets and maps by canonical url (`url|version`), or `ValueSet/id`
     def find_value_set(self, url: str, cached: bool | None = None) -> Json | None:

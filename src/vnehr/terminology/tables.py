@@ -24,6 +24,7 @@ BATCH = 5000
 _WORD = re.compile(r"[^\W_]+")
 HIERARCHY_PROPERTIES = ("parent", "subsumedBy")
 NOT_SELECTABLE = "notSelectable"
+NOT_SELECTABLE_URI = "http://hl7.org/fhir/concept-properties#notSelectable"
 Progress = Callable[[int], None]
 
 _CONCEPT_COLUMNS = ("cid", "sid", "ckey", "code", "display", "inactive", "abstract", "detail")
@@ -57,6 +58,11 @@ def concepts_of(resource: Json) -> list[Concept]:
     give the is-a links; `status` retired/deprecated or `inactive` true make a concept
     inactive; `notSelectable` true makes it abstract."""
     out: list[Concept] = []
+    not_selectable = {NOT_SELECTABLE} | {
+        str(p["code"])
+        for p in resource.get("property") or []
+        if isinstance(p, dict) and p.get("uri") == NOT_SELECTABLE_URI and p.get("code")
+    }
 
     def walk(items: Any, parent: str | None, path: str) -> None:
         if not isinstance(items, list):
@@ -90,7 +96,7 @@ def concepts_of(resource: Json) -> list[Concept]:
                     parents=parents,
                     inactive=status.get("status") in ("retired", "deprecated", "inactive")
                     or status.get("inactive") == "true",
-                    abstract=status.get(NOT_SELECTABLE) == "true"
+                    abstract=any(status.get(c) == "true" for c in not_selectable)
                     or status.get("abstract") == "true",
                 )
             )

@@ -21,6 +21,7 @@ known versions. `check-system-version` then requires the version used to match i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,9 +53,12 @@ class Issue:
     text: str
     location: str | None
     in_message: bool = True
+    located: bool = True  # False: the place is given as an `expression` only
 
     def to_fhir(self) -> Json:
-        return tx_issue(self.severity, self.code, self.tx_code, self.text, self.location)
+        return tx_issue(
+            self.severity, self.code, self.tx_code, self.text, self.location, self.located
+        )
 
 
 @dataclass
@@ -66,6 +70,7 @@ class CodingOutcome:
     system: str | None = None
     version: str | None = None
     code: str | None = None
+    normalized: str | None = None  # the code system's case of a code given in another case
     display: str | None = None
     inactive: bool = False
     status: str | None = None
@@ -83,8 +88,9 @@ class CodingOutcome:
         text: str,
         location: str | None,
         in_message: bool = True,
+        located: bool = True,
     ) -> None:
-        self.issues.append(Issue(severity, code, tx_code, text, location, in_message))
+        self.issues.append(Issue(severity, code, tx_code, text, location, in_message, located))
 
     @property
     def errors(self) -> bool:
@@ -143,8 +149,10 @@ class Validator:
         infer_system: bool = False,
         cs_language: Any = None,
         is_value_set: Any = None,
+        abstract_ok: bool = True,
     ) -> None:
         self.evaluator = evaluator
+        self.abstract_ok = abstract_ok  # `abstract`: false - abstract concepts are not valid
         self.systems = evaluator.systems
         self.options = options
         self.languages = languages
@@ -429,7 +437,8 @@ class Validator:
                 not_in_vs(system.url)
             return out
         out.concept_found = True
-        out.code = concept.code
+        if concept.code != code:
+            out.normalized = concept.code
         language = self.cs_language(system)
         out.display = display_in(concept, self.languages, language)
         out.inactive = concept.inactive
@@ -445,6 +454,7 @@ class Validator:
                 f"Although the code system '{system.canonical}' is case insensitive, "
                 "implementers are strongly encouraged to use the correct case anyway",
                 code_at,
+                in_message=False,
             )
         if display is not None:
             self._check_display(out, concept, system, display, language, base)
@@ -488,6 +498,28 @@ class Validator:
                 )
             not_in_vs(url)
             return out
+        if concept.abstract and not self.abstract_ok:
+            out.add(
+                "error",
+                "business-rule",
+                "code-rule",
+                f"Code '{system.url}#{concept.code}' is abstract, and not allowed in this context",
+                code_at,
+                located=False,
+            )
+            not_in_vs(url)
+            return out
+        if member.vs_status:
+            out.add(
+                "warning",
+                "business-rule",
+                "code-comment",
+                f"The presence of the concept '{concept.code}' in the system '{system.url}' in "
+                f"the value set {vs_name} is marked with a status of {member.vs_status} and its "
+                "use should be reviewed",
+                code_at,
+                in_message=False,
+            )
         out.member_ok = True
         out.valid = not out.errors
         return out
@@ -644,9 +676,11 @@ def answer(
     *,
     vs_name: str | None,
     cc: Json | None,
+    notes: Sequence[Issue] = (),
 ) -> Json:
-    """The Parameters of a $validate-code answer."""
-    issues: list[Issue] = [i for o in outcomes for i in o.issues]
+    """The Parameters of a $validate-code answer; `notes` (about the code systems and value
+    sets used) come first among the issues."""
+    issues: list[Issue] = [*notes, *(i for o in outcomes for i in o.issues)]
     if cc is not None:
         # The first coding in the value set answers; any error of any coding fails.
         chosen = next((o for o in outcomes if o.valid), None) or next(
@@ -687,6 +721,8 @@ def answer(
             params.append({"name": "display", "valueString": chosen.display})
         if chosen.inactive:
             params.append({"name": "inactive", "valueBoolean": True})
+        if chosen.normalized:
+            params.append({"name": "normalized-code", "valueCode": chosen.normalized})
         if chosen.system:
             params.append({"name": "system", "valueUri": chosen.system})
         if chosen.version:
@@ -716,4 +752,4 @@ def answer(
     return {"resourceType": "Parameters", "parameter": params}
 
 
-__all__ = ["CodingOutcome", "Member", "Validator", "answer", "parse_languages"]
+__all__ = ["CodingOutcome", "Issue", "Member", "Validator", "answer", "parse_languages"]
