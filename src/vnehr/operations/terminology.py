@@ -13,12 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from vnehr.errors import Gone, InvalidRequest, NotFound
+from vnehr.errors import FhirError, Gone, InvalidRequest, NotFound
 from vnehr.fhir.instant import format_instant, now_micros
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
+from vnehr.interactions.respond import body_resource
 from vnehr.operations.parameters import OperationInput
-from vnehr.operations.registry import Operation
+from vnehr.operations.registry import Handler, Operation
 from vnehr.terminology.code_systems import ConceptRow
 from vnehr.terminology.expansion import (
     Evaluator,
@@ -28,9 +29,10 @@ from vnehr.terminology.expansion import (
     status_warnings,
     unknown_code_system,
 )
-from vnehr.terminology.issues import not_found
+from vnehr.terminology.issues import TxError, not_found
 from vnehr.terminology.local_codes import unmapped
 from vnehr.terminology.service import Session, Terminology
+from vnehr.terminology.supplements import Supplements, requested
 from vnehr.terminology.validation import Issue, Validator, answer, parse_languages
 
 Json = dict[str, Any]
@@ -103,6 +105,12 @@ def _value_set(ctx: Context, session: Session, inp: OperationInput, res_id: str 
     return found
 
 
+def _supplements(session: Session, inp: OperationInput, vs: Json | None) -> Supplements | None:
+    """The supplements asked for (useSupplement, the value set's extension); None: none."""
+    wanted = requested(vs, inp.values("useSupplement"))
+    return Supplements.resolve(session.systems, wanted) if wanted else None
+
+
 # -- $expand
 def expand(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
@@ -123,8 +131,13 @@ def expand(
             language = _accept_language(request)
         designations = inp.boolean("includeDesignations")
         wanted = [str(v) for v in inp.values("designation") if isinstance(v, str)]
+        supplements = _supplements(session, inp, vs)
         evaluator = session.evaluator(_options(inp))
         result = evaluator.expand(vs, offset, count)
+        if supplements is not None:
+            for m in result.members:
+                if m.concept is not None:
+                    m.concept = supplements.apply(m.concept)
         versions: dict[str, set[str]] = {}
         for m in result.members:
             versions.setdefault(m.system, set()).add(m.version)
@@ -159,9 +172,19 @@ def expand(
             {"name": "used-codesystem", "valueUri": canonical} for canonical in result.used.values()
         ]
         parameters += [
+            {"name": "used-fragment", "valueUri": canonical}
+            for canonical in result.used.values()
+            if (found := evaluator.used_systems.get(canonical)) is not None
+            and found.content == "fragment"
+        ]
+        parameters += [
             {"name": "used-valueset", "valueUri": canonical}
             for canonical in evaluator.used_value_sets
         ]
+        if supplements is not None:
+            parameters += [
+                {"name": "used-supplement", "valueUri": canonical} for canonical in supplements.used
+            ]
         parameters += [
             {"name": f"warning-{status}", "valueUri": canonical}
             for _, canonical, status in _status_warnings(session, evaluator, vs)
@@ -370,7 +393,12 @@ def _codings(inp: OperationInput, what: str) -> tuple[list[tuple[Json, str]], li
         return [(coding, "Coding")], []
     code = inp.text("code")
     if code is None:
-        raise InvalidRequest(f"{what} needs a code, coding or codeableConcept", ("code",))
+        err = TxError(
+            "Unable to find code to validate (looked for coding | codeableConcept | "
+            "code+system | code+inferSystem in parameters"
+        )
+        err.tx_code = None
+        raise err
     system = inp.text("system") if what == "ValueSet" else inp.text("url") or inp.text("system")
     version = inp.text("systemVersion") if what == "ValueSet" else inp.text("version")
     coding = {"code": code}
@@ -404,6 +432,7 @@ def validate_code(
                 coding.setdefault("system", stored.get("url"))
                 if stored.get("version"):
                     coding.setdefault("version", stored["version"])
+        supplements = _supplements(session, inp, vs)
         evaluator = session.evaluator(options)
         validator = Validator(
             evaluator,
@@ -414,6 +443,7 @@ def validate_code(
             cs_language=lambda system: session.header(system.res_id).get("language"),
             is_value_set=lambda url: session.find_value_set(url) is not None,
             abstract_ok=inp.boolean("abstract", default=True),
+            supplements=supplements,
         )
         outcomes = []
         for coding, base in codings:
@@ -439,6 +469,52 @@ def validate_code(
     return FhirResponse(200, resource=answer(outcomes, vs_name=vs_name, cc=cc, notes=notes))
 
 
+def batch_validate_code(
+    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+) -> FhirResponse:
+    """`$validate-code` for each `validation` Parameters: its parameters, with the others of
+    the request (value set, tx-resource, options) where it does not set them. Each answer is
+    a Parameters, or the OperationOutcome of a request that cannot be checked."""
+    body = body_resource(request, None)
+    if body.get("resourceType") != "Parameters":
+        raise InvalidRequest(
+            "The operation's body must be a Parameters resource", ("resourceType",)
+        )
+    shared = [
+        p
+        for p in body.get("parameter") or []
+        if isinstance(p, dict) and p.get("name") != "validation"
+    ]
+    out: list[Json] = []
+    for i, part in enumerate(body.get("parameter") or []):
+        if not isinstance(part, dict) or part.get("name") != "validation":
+            continue
+        inner = part.get("resource")
+        if not isinstance(inner, dict) or inner.get("resourceType") != "Parameters":
+            raise InvalidRequest(
+                "A validation must be a Parameters resource", (f"Parameters.parameter[{i}]",)
+            )
+        own = [p for p in inner.get("parameter") or [] if isinstance(p, dict)]
+        names = {p.get("name") for p in own}
+        merged = {
+            "resourceType": "Parameters",
+            "parameter": [*own, *(p for p in shared if p.get("name") not in names)],
+        }
+        single = FhirRequest(
+            "POST",
+            request.path,
+            headers=request.headers,
+            resource=merged,
+            base_url=request.base_url,
+        )
+        try:
+            answered = validate_code(ctx, single, "ValueSet", res_id).resource
+        except FhirError as exc:
+            answered = exc.outcome()
+        out.append({"name": "validation", "resource": answered})
+    return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": out})
+
+
 def _vs_name(vs: Json) -> str:
     url = vs.get("url") or (f"ValueSet/{vs['id']}" if vs.get("id") else "")
     return f"{url}|{vs['version']}" if vs.get("version") else str(url)
@@ -461,6 +537,7 @@ def lookup(
     language = inp.text("displayLanguage") or _accept_language(request)
     wanted = {str(v) for v in inp.values("property")}
     with _session(ctx, inp) as session:
+        supplements = _supplements(session, inp, None)
         system = session.systems.resolve(url, version)
         if system is None:
             raise unknown_code_system(url, version, "system")
@@ -506,10 +583,23 @@ def lookup(
                 }
             )
 
+        extra = supplements.concepts(concept) if supplements is not None else []
+        for source, row in extra:
+            for d in row.designations:
+                parts = []
+                if d.get("language"):
+                    parts.append({"name": "language", "valueCode": d["language"]})
+                if isinstance(d.get("use"), dict):
+                    parts.append({"name": "use", "valueCoding": d["use"]})
+                parts.append({"name": "source", "valueCanonical": source.canonical})
+                parts.append({"name": "value", "valueString": d.get("value")})
+                params.append({"name": "designation", "part": parts})
+
         def want(name: str) -> bool:
             return not wanted or "*" in wanted or name in wanted
 
-        for prop in concept.properties:
+        properties = [*concept.properties, *(p for _, row in extra for p in row.properties)]
+        for prop in properties:
             if want(str(prop.get("code"))):
                 value = {k: v for k, v in prop.items() if k.startswith("value")}
                 params.append(
@@ -529,6 +619,11 @@ def lookup(
         if want("child"):
             for child in session.systems.children(concept):
                 params.append(_property("child", {"valueCode": child.code}, child.display))
+        if supplements is not None:
+            params += [
+                {"name": "used-supplement", "valueCanonical": canonical}
+                for canonical in supplements.used
+            ]
     return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
 
 
@@ -585,17 +680,20 @@ def translate(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
     inp = OperationInput(request)
-    coding = inp.object("coding")
-    cc = inp.object("codeableConcept")
-    if coding is None and cc is not None:
-        codings = [c for c in cc.get("coding") or [] if isinstance(c, dict)]
-        coding = codings[0] if codings else None
-    if coding is None:
-        coding = {"code": inp.text("code"), "system": inp.text("system")}
+    # R5 names the code to translate source* (forward) or target* (reverse)
+    r5 = any(inp.value(n) is not None for n in (*_R5_SOURCE, *_R5_TARGET))
+    reverse = inp.boolean("reverse") or any(inp.value(n) is not None for n in _R5_TARGET)
+    target_system = inp.text("targetsystem") or inp.text("targetSystem")
+    if r5 and reverse:
+        coding = _translate_coding(inp, "target", target_system)
+        target_system = inp.text("sourceSystem")
+    elif r5:
+        coding = _translate_coding(inp, "source", inp.text("sourceSystem"))
+    else:
+        coding = _translate_coding(inp, "", inp.text("system"))
     code, system = coding.get("code"), coding.get("system")
     if not code or not system:
         raise InvalidRequest("$translate needs a code and its system (or a coding)", ("code",))
-    reverse = inp.boolean("reverse")
     map_url = inp.text("url")
     if res_id is not None:
         stored = _read(ctx, "ConceptMap", res_id)
@@ -607,7 +705,6 @@ def translate(
         map_url = f"{map_url}|{version}"
     inline = inp.resource("conceptMap", "ConceptMap")
     extra = [inline] if inline else []
-    target_system = inp.text("targetsystem") or inp.text("targetSystem")
     with _service(ctx).session([*inp.resources("tx-resource"), *extra]) as session:
         if inline is not None:
             map_url = inline.get("url")
@@ -635,12 +732,44 @@ def translate(
         if m.display:
             concept["display"] = m.display
         parts: list[Json] = [{"name": "equivalence", "valueCode": m.equivalence}]
-        if concept:
-            parts.append({"name": "concept", "valueCoding": concept})
-        if m.source:
-            parts.append({"name": "source", "valueUri": m.source})
+        if r5:
+            # R5: `concept` is the target side, `source` the source side, `originMap` the map
+            given = {k: v for k, v in coding.items() if k in ("system", "code") and v}
+            target, source = (given, concept) if reverse else (concept, None)
+            if target:
+                parts.append({"name": "concept", "valueCoding": target})
+            if source:
+                parts.append({"name": "source", "valueCoding": source})
+            if m.origin:
+                parts.append({"name": "originMap", "valueCanonical": m.origin})
+        else:
+            if concept:
+                parts.append({"name": "concept", "valueCoding": concept})
+            if m.source:
+                parts.append({"name": "source", "valueUri": m.source})
         params.append({"name": "match", "part": parts})
     return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
+
+
+_R5_SOURCE = ("sourceCode", "sourceCoding", "sourceCodeableConcept")
+_R5_TARGET = ("targetCode", "targetCoding", "targetCodeableConcept")
+
+
+def _translate_coding(inp: OperationInput, prefix: str, system: str | None) -> Json:
+    """The coding to translate: `{prefix}coding`, the first coding of
+    `{prefix}codeableConcept`, else `{prefix}code` with `system`."""
+
+    def name(base: str) -> str:
+        return f"{prefix}{base[0].upper()}{base[1:]}" if prefix else base
+
+    coding = inp.object(name("coding"))
+    cc = inp.object(name("codeableConcept"))
+    if coding is None and cc is not None:
+        codings = [c for c in cc.get("coding") or [] if isinstance(c, dict)]
+        coding = codings[0] if codings else None
+    if coding is None:
+        coding = {"code": inp.text(name("code")), "system": system}
+    return coding
 
 
 # -- $unmapped-codes
@@ -669,69 +798,78 @@ def unmapped_codes(
     return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": params})
 
 
+def _read_operation(
+    code: str,
+    definition: str,
+    resource_types: tuple[str, ...],
+    handler: Handler,
+    documentation: str,
+) -> Operation:
+    """A read-only operation at type and instance level, by GET or POST."""
+    return Operation(
+        code,
+        definition,
+        system=False,
+        type=True,
+        instance=True,
+        resource_types=resource_types,
+        affects_state=False,
+        methods=("GET", "POST"),
+        handler=handler,
+        documentation=documentation,
+    )
+
+
 OPERATIONS = [
-    Operation(
+    _read_operation(
         "expand",
         f"{BASE}/ValueSet-expand",
+        ("ValueSet",),
+        expand,
+        "The codes of a value set: filter (type-ahead, accent-insensitive), "
+        "count/offset, activeOnly, displayLanguage, includeDesignations.",
+    ),
+    _read_operation(
+        "validate-code",
+        f"{BASE}/ValueSet-validate-code",
+        ("ValueSet", "CodeSystem"),
+        validate_code,
+        "Whether a code (code+system, coding, codeableConcept) is in a value set "
+        "or a code system, with a right display.",
+    ),
+    Operation(
+        "batch-validate-code",
+        "http://hl7.org/fhir/OperationDefinition/ValueSet-batch-validate-code",
         system=False,
         type=True,
         instance=True,
         resource_types=("ValueSet",),
         affects_state=False,
-        methods=("GET", "POST"),
-        handler=expand,
-        documentation="The codes of a value set: filter (type-ahead, accent-insensitive), "
-        "count/offset, activeOnly, displayLanguage, includeDesignations.",
+        methods=("POST",),
+        handler=batch_validate_code,
+        documentation="$validate-code for each `validation` Parameters, the other parameters "
+        "shared: a Parameters (or an OperationOutcome) per validation.",
     ),
-    Operation(
-        "validate-code",
-        f"{BASE}/ValueSet-validate-code",
-        system=False,
-        type=True,
-        instance=True,
-        resource_types=("ValueSet", "CodeSystem"),
-        affects_state=False,
-        methods=("GET", "POST"),
-        handler=validate_code,
-        documentation="Whether a code (code+system, coding, codeableConcept) is in a value set "
-        "or a code system, with a right display.",
-    ),
-    Operation(
+    _read_operation(
         "lookup",
         f"{BASE}/CodeSystem-lookup",
-        system=False,
-        type=True,
-        instance=True,
-        resource_types=("CodeSystem",),
-        affects_state=False,
-        methods=("GET", "POST"),
-        handler=lookup,
-        documentation="A code's display, designations and properties.",
+        ("CodeSystem",),
+        lookup,
+        "A code's display, designations and properties.",
     ),
-    Operation(
+    _read_operation(
         "subsumes",
         f"{BASE}/CodeSystem-subsumes",
-        system=False,
-        type=True,
-        instance=True,
-        resource_types=("CodeSystem",),
-        affects_state=False,
-        methods=("GET", "POST"),
-        handler=subsumes,
-        documentation="How two codes of one code system relate: equivalent, subsumes, "
-        "subsumed-by, not-subsumed.",
+        ("CodeSystem",),
+        subsumes,
+        "How two codes of one code system relate: equivalent, subsumes, subsumed-by, not-subsumed.",
     ),
-    Operation(
+    _read_operation(
         "translate",
         f"{BASE}/ConceptMap-translate",
-        system=False,
-        type=True,
-        instance=True,
-        resource_types=("ConceptMap",),
-        affects_state=False,
-        methods=("GET", "POST"),
-        handler=translate,
-        documentation="A code's mappings through the stored ConceptMaps (reverse=true: back).",
+        ("ConceptMap",),
+        translate,
+        "A code's mappings through the stored ConceptMaps (reverse=true: back).",
     ),
     Operation(
         "unmapped-codes",

@@ -138,6 +138,19 @@ class CodeSystems:
             for r in found
         ]
 
+    def supplement_versions(self, url: str) -> list[SystemVersion]:
+        """The supplements stored under the url `url` (highest version first)."""
+        found = self.rows(
+            f"SELECT {_SYSTEM_COLUMNS} FROM tx_systems WHERE url = ? AND supplements IS NOT NULL",
+            [url],
+        )
+        out = [
+            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]), int(r[8]))
+            for r in found
+        ]
+        out.sort(key=lambda s: (not s.res_id.startswith("tx-resource:"), _neg(s.version)))
+        return out
+
     def resolve(self, url: str, version: str | None = None) -> SystemVersion | None:
         """The code system `url` in `version` (exact, or `1.x`), else its latest version."""
         found = self.versions(url)

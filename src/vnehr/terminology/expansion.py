@@ -69,6 +69,12 @@ class TerminologyError(InvalidRequest):
         }
 
 
+class InvalidValueSet(TerminologyError):
+    """A value set whose definition is broken: no answer can be given about it."""
+
+    tx_code = "vs-invalid"
+
+
 class TooCostly(TerminologyError):
     code = "too-costly"
 
@@ -514,6 +520,12 @@ class Evaluator:
             if not isinstance(f, dict):
                 raise TerminologyError("A filter must be an object", (at,))
             prop, op, value = f.get("property"), f.get("op"), f.get("value")
+            if isinstance(prop, str) and isinstance(op, str) and value is None:
+                raise InvalidValueSet(
+                    f"The system {system.url} filter with property = {prop}, op = {op} has no "
+                    "value",
+                    (at,),
+                )
             if not isinstance(prop, str) or not isinstance(op, str) or not isinstance(value, str):
                 raise TerminologyError("A filter needs a property, an op and a value", (at,))
             if prop == "concept" or (prop == "code" and op in _CONCEPT_OPS):

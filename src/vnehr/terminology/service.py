@@ -49,6 +49,14 @@ class Match:
     display: str | None
     source: str | None  # the ConceptMap's url
     comment: str | None = None
+    map_version: str | None = None  # the ConceptMap's version
+
+    @property
+    def origin(self) -> str | None:
+        """The ConceptMap's canonical (url|version)."""
+        if self.source and self.map_version:
+            return f"{self.source}|{self.map_version}"
+        return self.source
 
 
 class Terminology:
@@ -220,15 +228,15 @@ class Session:
             args.append(target_system)
         found = self.rows(
             f"SELECT e.equivalence, e.{far}_system, e.{far}_code, e.{far}_display, m.url, "
-            f"e.comment FROM tx_map_elements e JOIN tx_maps m ON m.mid = e.mid "
+            f"e.comment, m.version FROM tx_map_elements e JOIN tx_maps m ON m.mid = e.mid "
             f"WHERE {' AND '.join(where)} ORDER BY m.mid, e.target_code",
             args,
         )
         out = []
-        for equivalence, msystem, mcode, display, url, comment in found:
+        for equivalence, msystem, mcode, display, url, comment, version in found:
             if reverse:
                 equivalence = _REVERSED.get(equivalence, equivalence)
-            out.append(Match(equivalence, msystem, mcode, display, url, comment))
+            out.append(Match(equivalence, msystem, mcode, display, url, comment, version or None))
         return out
 
 

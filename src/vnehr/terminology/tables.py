@@ -335,6 +335,16 @@ def drop_concept_map(txn: WriteTransaction, res_id: str) -> None:
         txn.run("DELETE FROM tx_maps WHERE mid = ?", [mid])
 
 
+# An R5 ConceptMap's `relationship` as an R4 `equivalence`.
+_EQUIVALENCE_OF = {
+    "related-to": "relatedto",
+    "equivalent": "equivalent",
+    "source-is-narrower-than-target": "narrower",
+    "source-is-broader-than-target": "wider",
+    "not-related-to": "disjoint",
+}
+
+
 def map_elements(resource: Json) -> Iterable[tuple[Any, ...]]:
     """A ConceptMap's (source system, version, code, display, target system, version, code,
     display, equivalence, comment) pairs; InvalidResource on a broken element."""
@@ -358,7 +368,11 @@ def map_elements(resource: Json) -> Iterable[tuple[Any, ...]]:
             for t, item in enumerate(element.get("target") or []):
                 if not isinstance(item, dict):
                     continue
-                equivalence = item.get("equivalence") or "equivalent"
+                equivalence = (
+                    item.get("equivalence")
+                    or _EQUIVALENCE_OF.get(str(item.get("relationship")))
+                    or "equivalent"
+                )
                 tcode = item.get("code")
                 if equivalence != "unmatched" and (not isinstance(tcode, str) or not tcode):
                     raise InvalidResource(

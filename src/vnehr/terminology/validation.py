@@ -34,6 +34,7 @@ from vnehr.terminology.code_systems import (
 )
 from vnehr.terminology.expansion import (
     Evaluator,
+    InvalidValueSet,
     Member,
     Options,
     TerminologyError,
@@ -41,6 +42,7 @@ from vnehr.terminology.expansion import (
     unknown_code_system,
 )
 from vnehr.terminology.issues import join_versions, tx_issue
+from vnehr.terminology.supplements import Supplements
 
 Json = dict[str, Any]
 
@@ -97,6 +99,21 @@ class CodingOutcome:
         return any(i.severity in ("error", "fatal") for i in self.issues)
 
 
+def _whole_system(vs: Json, url: str) -> bool:
+    """Whether the value set includes every code of system `url` (nothing excluded)."""
+    compose = vs.get("compose")
+    if not isinstance(compose, dict) or compose.get("exclude"):
+        return False
+    return any(
+        isinstance(i, dict)
+        and i.get("system") == url
+        and not i.get("concept")
+        and not i.get("filter")
+        and not i.get("valueSet")
+        for i in compose.get("include") or []
+    )
+
+
 def _at(base: str, name: str) -> str:
     return f"{base}.{name}" if base else name
 
@@ -150,8 +167,10 @@ class Validator:
         cs_language: Any = None,
         is_value_set: Any = None,
         abstract_ok: bool = True,
+        supplements: Supplements | None = None,
     ) -> None:
         self.evaluator = evaluator
+        self.supplements = supplements
         self.abstract_ok = abstract_ok  # `abstract`: false - abstract concepts are not valid
         self.systems = evaluator.systems
         self.options = options
@@ -331,6 +350,12 @@ class Validator:
                 )
             else:
                 out.add("error", "code-invalid", "not-in-vs", text, code_at)
+                # the code not being in the value set is told before its display
+                first = next(
+                    (i for i, x in enumerate(out.issues) if x.tx_code == "invalid-display"), None
+                )
+                if first is not None:
+                    out.issues.insert(first, out.issues.pop())
 
         if not isinstance(url, str) or not url:
             if self.infer_system and vs is not None:
@@ -372,6 +397,18 @@ class Validator:
             not_in_vs(url)
             return out
         if not self.systems.versions(url):
+            supplement = self.systems.supplement_versions(url)
+            if supplement:
+                out.add(
+                    "error",
+                    "invalid",
+                    "invalid-data",
+                    f"CodeSystem {supplement[0].canonical} is a supplement, so can't be used as "
+                    f"a value in {_at(base, 'system') if base else 'Coding.system'}",
+                    _at(base, "system") if base else "Coding.system",
+                )
+                not_in_vs(url)
+                return out
             if self.is_value_set(url):
                 out.add(
                     "error",
@@ -422,8 +459,12 @@ class Validator:
                     f"'{system.version}' - note that the code system is labeled as a fragment, "
                     "so the code may be valid in some other fragment",
                     code_at,
+                    in_message=False,
                 )
-                out.valid = vs is None
+                # a code of another fragment may be valid: where the value set takes every
+                # code of the system, it is not rejected
+                out.valid = vs is None or _whole_system(vs, url)
+                out.member_ok = out.valid
                 return out
             shown_version = f" version '{system.version}'" if system.version else ""
             out.add(
@@ -437,6 +478,8 @@ class Validator:
                 not_in_vs(system.url)
             return out
         out.concept_found = True
+        if self.supplements is not None:
+            concept = self.supplements.apply(concept)
         if concept.code != code:
             out.normalized = concept.code
         language = self.cs_language(system)
@@ -481,6 +524,8 @@ class Validator:
             return out
         try:
             member = self.evaluator.member(vs, url, code, system.version or None)
+        except InvalidValueSet:
+            raise
         except (TerminologyError, UnknownCodeSystem) as exc:
             out.add("error", "not-found", "not-found", exc.diagnostics, None)
             return out
@@ -603,6 +648,13 @@ class Validator:
         out.add("error", "not-found", "cannot-infer", text, code_at)
         return None
 
+    @staticmethod
+    def _has_use(concept: ConceptRow, value: str) -> bool:
+        return any(
+            d.get("value") == value and not d.get("language") and d.get("use")
+            for d in concept.designations
+        )
+
     def _check_display(
         self,
         out: CodingOutcome,
@@ -657,7 +709,14 @@ class Validator:
                 at,
             )
             return
-        shown = [f"'{value}'" + (f" ({lang})" if lang else "") for value, lang in in_language]
+        # a designation of no language with a use (an abbreviation, a legacy term) is
+        # not offered as a display
+        offered = [
+            (value, lang)
+            for value, lang in in_language
+            if lang or value == concept.display or not self._has_use(concept, value)
+        ]
+        shown = [f"'{value}'" + (f" ({lang})" if lang else "") for value, lang in offered]
         if len(shown) == 1:
             valid = f"Valid display is {shown[0]}"
         else:
@@ -669,6 +728,10 @@ class Validator:
             f"Wrong Display Name '{display}' for {ref}. {valid} (for the language(s) '{langs}')",
             at,
         )
+
+
+# concept statuses told in a $validate-code answer (of an active concept)
+_STATUSES = frozenset({"deprecated", "withdrawn", "retired"})
 
 
 def answer(
@@ -723,6 +786,8 @@ def answer(
             params.append({"name": "inactive", "valueBoolean": True})
         if chosen.normalized:
             params.append({"name": "normalized-code", "valueCode": chosen.normalized})
+        if isinstance(chosen.status, str) and (chosen.inactive or chosen.status in _STATUSES):
+            params.append({"name": "status", "valueCode": chosen.status})
         if chosen.system:
             params.append({"name": "system", "valueUri": chosen.system})
         if chosen.version:
