@@ -114,8 +114,14 @@ class CodeSystems:
         # `expr` written so the planner does not drive from its index (SQLite has no
         # statistics and would walk every concept of a system instead of the few selected).
         self.unindexed = unindexed
+        # What one request has read already: the versions of a system, concepts by code.
+        self._versions: dict[str, list[SystemVersion]] = {}
+        self._concepts: dict[tuple[int, str], ConceptRow | None] = {}
 
     def versions(self, url: str) -> list[SystemVersion]:
+        cached = self._versions.get(url)
+        if cached is not None:
+            return list(cached)
         found = self.rows(
             f"SELECT {_SYSTEM_COLUMNS} FROM tx_systems WHERE url = ? AND supplements IS NULL",
             [url],
@@ -126,7 +132,8 @@ class CodeSystems:
         ]
         # Transient (tx-resource) systems first, then the highest version.
         out.sort(key=lambda s: (not s.res_id.startswith("tx-resource:"), _neg(s.version)))
-        return out
+        self._versions[url] = out
+        return list(out)
 
     def supplements(self, url: str) -> list[SystemVersion]:
         found = self.rows(
@@ -163,11 +170,16 @@ class CodeSystems:
         return found[0] if found else None
 
     def concept(self, system: SystemVersion, code: str) -> ConceptRow | None:
+        key = (system.sid, system.key(code))
+        if key in self._concepts:
+            return self._concepts[key]
         found = self.rows(
             f"SELECT {CONCEPT_COLUMNS} FROM tx_concepts c WHERE c.sid = ? AND c.ckey = ?",
-            [system.sid, system.key(code)],
+            list(key),
         )
-        return concept_row(found[0], system) if found else None
+        concept = concept_row(found[0], system) if found else None
+        self._concepts[key] = concept
+        return concept
 
     def concepts(self, system: SystemVersion, cids: Sequence[int]) -> list[ConceptRow]:
         out: list[ConceptRow] = []
