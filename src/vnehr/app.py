@@ -56,15 +56,17 @@ def create_server(settings: Settings) -> Server:
     if settings.map_local_codes:  # local codes that arrive without a national one
         hooks.append(UnmappedCodes(national))
     store = TrackedStore(inner, params, hooks=hooks)
+    terminology = Terminology(
+        store, registry, national=national, map_local_codes=settings.map_local_codes
+    )
+    store.hooks.append(terminology)  # forgets the value sets it cached when one is written
     ctx = Context(
         store=store,
         settings=settings,
         registry=registry,
         validator=check,
         identity=identity,
-        terminology=Terminology(
-            store, registry, national=national, map_local_codes=settings.map_local_codes
-        ),
+        terminology=terminology,
     )
     return Server(settings, store, Router(ctx), params, identity)
 

@@ -462,3 +462,42 @@ def test_bindings_to_stored_value_sets_warn(loaded: TestClient) -> None:
     obs["interpretation"][0]["coding"][0]["code"] = "N"
     r = loaded.post("/fhir/Observation/$validate", json=obs)
     assert bound(r.json()) == [["Observation.interpretation[0]"]]
+
+
+def test_a_value_set_stored_after_writes_is_used_at_once(loaded: TestClient) -> None:
+    interp = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "14771-0"}]},
+        "interpretation": [{"coding": [{"system": interp, "code": "N"}]}],
+    }
+    prefer = {"Prefer": "return=OperationOutcome"}
+
+    def warned() -> bool:
+        r = loaded.post("/fhir/Observation", json=obs, headers=prefer)
+        assert r.status_code == 201, r.text
+        return any(
+            i["severity"] == "warning" and i["expression"] == ["Observation.interpretation[0]"]
+            for i in r.json()["issue"]
+        )
+
+    assert not warned()  # no value set held for the binding: nothing to check
+    cs = {
+        "resourceType": "CodeSystem",
+        "id": "interp",
+        "url": interp,
+        "status": "active",
+        "content": "fragment",
+        "concept": [{"code": "H"}, {"code": "N"}],
+    }
+    assert loaded.put("/fhir/CodeSystem/interp", json=cs).status_code == 201
+    vs = {
+        "resourceType": "ValueSet",
+        "id": "interp-vs",
+        "status": "active",
+        "url": "http://hl7.org/fhir/ValueSet/observation-interpretation",
+        "compose": {"include": [{"system": interp, "concept": [{"code": "H"}]}]},
+    }
+    assert loaded.put("/fhir/ValueSet/interp-vs", json=vs).status_code == 201
+    assert warned()  # the new value set is used by the next write, not 2 s later

@@ -64,6 +64,29 @@ class _Plan:
     resources: tuple[str, ...]  # JSON names of elements holding resources (contained...)
 
 
+@cache
+def reachable_value_sets(res_type: str) -> frozenset[str] | None:
+    """The value sets whose bindings a `res_type` resource can reach, contained resources
+    aside; None when resources can nest below its top level (Bundle, Parameters)."""
+    plans = _plans()
+    plan = plans.get(res_type)
+    if plan is None:
+        return frozenset()
+    urls: set[str] = set()
+    seen: set[str] = set()
+    todo = [(res_type, plan)]
+    while todo:
+        name, current = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if any(key != "contained" or name != res_type for key in current.resources):
+            return None
+        urls.update(b.url for b in current.bound)
+        todo += [(t, plans[t]) for _, t in current.children]
+    return frozenset(urls)
+
+
 def check_bindings(session: Session, resource: Json) -> list[Issue]:
     """The binding issues of `resource` (see the module docstring), in document order.
 

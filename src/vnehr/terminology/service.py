@@ -18,9 +18,9 @@ from typing import Any
 from vnehr.errors import Gone, Issue, NotFound
 from vnehr.search.query import strict_query
 from vnehr.search.registry import SearchParamRegistry
-from vnehr.storage.base import Store
+from vnehr.storage.base import Store, StoredVersion, WriteTransaction
 from vnehr.terminology import tables
-from vnehr.terminology.bindings import check_bindings
+from vnehr.terminology.bindings import check_bindings, reachable_value_sets
 from vnehr.terminology.code_systems import CodeSystems, Rows, version_matches
 from vnehr.terminology.expansion import (
     Evaluator,
@@ -78,6 +78,13 @@ class Terminology:
         # VALUE_SET_TTL seconds (a changed ValueSet is used within that time, in every process).
         self._value_sets: dict[str, tuple[float, Json | None]] = {}
 
+    # A commit hook (search/custom.TrackedStore): a ValueSet written in this process is used
+    # by the binding checks at once (other processes: within VALUE_SET_TTL).
+    types = frozenset({"ValueSet"})
+
+    def before_commit(self, txn: WriteTransaction, changed: list[StoredVersion]) -> None:
+        self._value_sets.clear()
+
     def cached_value_set(self, session: Session, url: str) -> Json | None:
         now = time.monotonic()
         hit = self._value_sets.get(url)
@@ -93,7 +100,20 @@ class Terminology:
         """Issues for codes outside the value sets the resource's elements are bound to
         (terminology/bindings.py): warnings for extensible and preferred bindings, errors
         for required bindings to stored value sets."""
+        rt = resource.get("resourceType")
+        urls = reachable_value_sets(rt) if isinstance(rt, str) else None
+        if "contained" in resource:
+            urls = None  # contained resources reach other bindings
+        if urls is not None:  # the common case first, without a session
+            now = time.monotonic()
+            hits = [self._value_sets.get(url) for url in urls]
+            if all(hit is not None and hit[0] > now and hit[1] is None for hit in hits):
+                return []
         with self.session(cached=True) as session:
+            # None of the value sets it could be checked against is held: nothing to do
+            # (each looked up at most once per VALUE_SET_TTL).
+            if urls is not None and all(self.cached_value_set(session, u) is None for u in urls):
+                return []
             return check_bindings(session, resource)
 
     def add_national_codings(self, resource: Json) -> int:
