@@ -27,7 +27,8 @@ from bench.harness import fresh_database, machine, running_server
 from vnehr.app import create_server
 from vnehr.fhir.text import fold
 from vnehr.settings import Settings
-from vnehr.terminology.loading import load_code_system
+from vnehr.storage.base import Store
+from vnehr.terminology.loading import Loaded, load_code_system
 from vnehr.terminology.model import CodeSystemContent, Concept
 
 URL = "http://bench.vnehr.org/CodeSystem/big"
@@ -66,6 +67,21 @@ def concepts(n: int, seed: int) -> Iterator[Concept]:
         )
 
 
+def load_big(store: Store, n: int, seed: int) -> Loaded:
+    """The benchmark's code system, loaded as `vnehr terminology load` loads one."""
+    header = {
+        "resourceType": "CodeSystem",
+        "id": "big",
+        "url": URL,
+        "version": "1",
+        "name": "Big",
+        "status": "active",
+        "content": "complete",
+        "caseSensitive": True,
+    }
+    return load_code_system(store, CodeSystemContent(header, concepts(n, seed)))
+
+
 def pct(times: list[float], p: float) -> float:
     return times[max(0, min(len(times), math.ceil(p / 100 * len(times))) - 1)]
 
@@ -88,20 +104,8 @@ def main() -> None:
     rnd = random.Random(args.seed)
     with fresh_database(args.backend) as url:
         server = create_server(Settings(database_url=url, dev=True, mpi=False))
-        header = {
-            "resourceType": "CodeSystem",
-            "id": "big",
-            "url": URL,
-            "version": "1",
-            "name": "Big",
-            "status": "active",
-            "content": "complete",
-            "caseSensitive": True,
-        }
         start = time.perf_counter()
-        loaded = load_code_system(
-            server.store, CodeSystemContent(header, concepts(args.concepts, args.seed))
-        )
+        loaded = load_big(server.store, args.concepts, args.seed)
         load_s = time.perf_counter() - start
         server.close()
         cmap = {

@@ -14,13 +14,11 @@ import argparse
 import time
 
 from bench.harness import machine
-from bench.terminology import URL, WORDS, concepts
+from bench.terminology import URL, WORDS, load_big
 from vnehr.app import create_server
 from vnehr.fhir.text import fold
 from vnehr.settings import Settings
 from vnehr.terminology.expansion import Options
-from vnehr.terminology.loading import load_code_system
-from vnehr.terminology.model import CodeSystemContent
 
 
 def main() -> None:
@@ -31,16 +29,7 @@ def main() -> None:
     server = create_server(Settings(database_url=args.database, dev=True, mpi=False))
     try:
         if not server.store.rows("SELECT 1 FROM tx_systems WHERE url = ?", [URL]):
-            header = {
-                "resourceType": "CodeSystem",
-                "id": "big",
-                "url": URL,
-                "version": "1",
-                "name": "Big",
-                "status": "active",
-                "content": "complete",
-            }
-            load_code_system(server.store, CodeSystemContent(header, concepts(args.concepts, 1)))
+            load_big(server.store, args.concepts, 1)
         service = server.router.ctx.terminology
         assert service is not None
         whole = {

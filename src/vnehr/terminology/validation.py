@@ -338,24 +338,7 @@ class Validator:
             if vs is None:
                 return
             label = f"{shown}#{code}" + (f" ('{display}')" if display else "")
-            text = f"The provided code '{label}' was not found in the value set '{vs_name}'"
-            if in_cc:
-                out.add(
-                    "information",
-                    "code-invalid",
-                    "this-code-not-in-vs",
-                    text,
-                    code_at,
-                    in_message=False,
-                )
-            else:
-                out.add("error", "code-invalid", "not-in-vs", text, code_at)
-                # the code not being in the value set is told before its display
-                first = next(
-                    (i for i, x in enumerate(out.issues) if x.tx_code == "invalid-display"), None
-                )
-                if first is not None:
-                    out.issues.insert(first, out.issues.pop())
+            _not_in_value_set(out, label, vs_name, in_cc, code_at)
 
         if not isinstance(url, str) or not url:
             if self.infer_system and vs is not None:
@@ -604,19 +587,7 @@ class Validator:
             return True
         member = self.evaluator.member(vs, url, code, version)
         if member is None:
-            label = f"{url}#{code}"
-            text = f"The provided code '{label}' was not found in the value set '{vs_name}'"
-            if in_cc:
-                out.add(
-                    "information",
-                    "code-invalid",
-                    "this-code-not-in-vs",
-                    text,
-                    _at(base, "code"),
-                    in_message=False,
-                )
-            else:
-                out.add("error", "code-invalid", "not-in-vs", text, _at(base, "code"))
+            _not_in_value_set(out, f"{url}#{code}", vs_name, in_cc, _at(base, "code"))
             return True
         out.display = member.display
         out.member_ok = True
@@ -818,3 +789,16 @@ def answer(
 
 
 __all__ = ["CodingOutcome", "Issue", "Member", "Validator", "answer", "parse_languages"]
+
+
+def _not_in_value_set(out: CodingOutcome, label: str, vs_name: str, in_cc: bool, at: str) -> None:
+    """The code is not in the value set: information for one coding of a CodeableConcept
+    (another may be), else an error, told before any issue about its display."""
+    text = f"The provided code '{label}' was not found in the value set '{vs_name}'"
+    if in_cc:
+        out.add("information", "code-invalid", "this-code-not-in-vs", text, at, in_message=False)
+        return
+    out.add("error", "code-invalid", "not-in-vs", text, at)
+    first = next((i for i, x in enumerate(out.issues) if x.tx_code == "invalid-display"), None)
+    if first is not None:
+        out.issues.insert(first, out.issues.pop())
