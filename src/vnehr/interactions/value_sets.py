@@ -74,9 +74,8 @@ class SearchCodes:
                 if mode == "below"
                 else session.systems.ancestors(concept)
             )
-            if len(cids) >= MAX_CODES:
-                return [(system, code)] * (MAX_CODES + 1)  # refused as too many by the caller
-            related = session.systems.concepts(stored, cids)
+            # More than MAX_CODES are refused by the search pass: no need to read them all.
+            related = session.systems.concepts(stored, cids[:MAX_CODES])
             return [(system, concept.code), *((system, c.code) for c in related)]
 
 

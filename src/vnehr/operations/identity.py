@@ -23,7 +23,8 @@ from vnehr.identity.matching.rules import Rules
 from vnehr.interactions.bundles import link
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
-from vnehr.interactions.respond import body_resource, validated
+from vnehr.interactions.respond import validated
+from vnehr.operations.parameters import OperationInput
 from vnehr.operations.registry import Operation
 from vnehr.search.query import compartments, multi_compartment_query, strict_query
 
@@ -43,29 +44,6 @@ def _index(ctx: Context) -> PatientIndex:
     return ctx.identity
 
 
-def _parameters(request: FhirRequest) -> dict[str, list[dict[str, Any]]]:
-    """The parts of a Parameters body by name ({} for a GET)."""
-    if request.method.upper() == "GET":
-        return {}
-    body = body_resource(request, None)
-    if body.get("resourceType") != "Parameters":
-        return {"resource": [{"name": "resource", "resource": body}]}
-    out: dict[str, list[dict[str, Any]]] = {}
-    for part in body.get("parameter") or []:
-        if isinstance(part, dict) and isinstance(part.get("name"), str):
-            out.setdefault(part["name"], []).append(part)
-    return out
-
-
-def _value(parts: dict[str, list[dict[str, Any]]], request: FhirRequest, name: str) -> Any:
-    """A parameter's value from the body (any value[x]) or else the query string."""
-    for part in parts.get(name, []):
-        for key, value in part.items():
-            if key.startswith("value"):
-                return value.get("reference") if isinstance(value, dict) else value
-    return request.param(name)
-
-
 def _id_of(value: Any, res_type: str, name: str) -> str:
     """`Person/123`, `123` or a Reference's reference -> `123`."""
     if not isinstance(value, str) or not value.strip():
@@ -76,15 +54,7 @@ def _id_of(value: Any, res_type: str, name: str) -> str:
     return rest
 
 
-def _boolean(value: Any, name: str) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if value in ("true", "false"):
-        return bool(value == "true")
-    raise InvalidRequest(f"Parameter {name!r} must be true or false", (name,))
-
-
-def _positive(value: Any, name: str, default: int) -> int:
+def _positive(value: Any, name: str, default: int, cap: int = MAX_MATCHES) -> int:
     if value is None:
         return default
     try:
@@ -93,7 +63,7 @@ def _positive(value: Any, name: str, default: int) -> int:
         raise InvalidRequest(f"Parameter {name!r} must be a positive integer", (name,)) from None
     if number < 1:
         raise InvalidRequest(f"Parameter {name!r} must be a positive integer", (name,))
-    return min(number, MAX_MATCHES)
+    return min(number, cap)
 
 
 def probability(score: float, rules: Rules) -> float:
@@ -110,16 +80,16 @@ def match(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
     index = _index(ctx)
-    parts = _parameters(request)
-    found = [p.get("resource") for p in parts.get("resource", [])]
+    inp = OperationInput(request, bare="resource")
+    found = inp.resources("resource")
     if not found or not isinstance(found[0], dict):
         raise InvalidRequest("$match needs a Patient in the 'resource' parameter", ("resource",))
     patient = found[0]
     if patient.get("resourceType") != "Patient":
         raise InvalidRequest("$match's 'resource' must be a Patient", ("resource",))
     validated(ctx, patient)
-    only_certain = _boolean(_value(parts, request, "onlyCertainMatches"), "onlyCertainMatches")
-    count = _positive(_value(parts, request, "count"), "count", 10)
+    only_certain = inp.boolean("onlyCertainMatches")
+    count = _positive(inp.value("count"), "count", 10)
     record = record_from_patient(patient)
     scored = candidates(ctx.store.rows, record, index.rules)
     keep = ("certain",) if only_certain else ("certain", "probable", "possible")
@@ -228,8 +198,8 @@ def mpi_links(
     return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": parameters})
 
 
-def _actor(parts: dict[str, list[dict[str, Any]]], request: FhirRequest) -> str:
-    actor = _value(parts, request, "actor")
+def _actor(inp: OperationInput) -> str:
+    actor = inp.value("actor")
     return actor if isinstance(actor, str) and actor.strip() else "operator"
 
 
@@ -237,14 +207,14 @@ def mpi_update_link(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
     index = _index(ctx)
-    parts = _parameters(request)
-    patient = _id_of(_value(parts, request, "patient"), "Patient", "patient")
-    person = _id_of(_value(parts, request, "person"), "Person", "person")
-    result = _value(parts, request, "result")
+    inp = OperationInput(request)
+    patient = _id_of(inp.reference("patient"), "Patient", "patient")
+    person = _id_of(inp.reference("person"), "Person", "person")
+    result = inp.value("result")
     if result not in ("certain", "no-match"):
         raise InvalidRequest("result must be certain or no-match", ("result",))
     with ctx.store.transaction() as txn:
-        index.update_link(txn, patient, person, result, _actor(parts, request))
+        index.update_link(txn, patient, person, result, _actor(inp))
         new_person = index.person_of(lambda s, a: txn.rows(s, a), patient)
     return _outcome(f"Patient/{patient} is now linked to Person/{new_person}")
 
@@ -253,11 +223,11 @@ def mpi_merge(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
     index = _index(ctx)
-    parts = _parameters(request)
-    source = _id_of(_value(parts, request, "source"), "Person", "source")
-    target = _id_of(_value(parts, request, "target"), "Person", "target")
+    inp = OperationInput(request)
+    source = _id_of(inp.reference("source"), "Person", "source")
+    target = _id_of(inp.reference("target"), "Person", "target")
     with ctx.store.transaction() as txn:
-        moved = index.merge(txn, source, target, _actor(parts, request))
+        moved = index.merge(txn, source, target, _actor(inp))
     return _outcome(f"Person/{source} merged into Person/{target}: {moved} Patient(s) moved")
 
 
@@ -265,10 +235,10 @@ def mpi_unmerge(
     ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
 ) -> FhirResponse:
     index = _index(ctx)
-    parts = _parameters(request)
-    source = _id_of(_value(parts, request, "source"), "Person", "source")
+    inp = OperationInput(request)
+    source = _id_of(inp.reference("source"), "Person", "source")
     with ctx.store.transaction() as txn:
-        moved = index.unmerge(txn, source, _actor(parts, request))
+        moved = index.unmerge(txn, source, _actor(inp))
     return _outcome(f"Person/{source} restored: {moved} Patient(s) moved back")
 
 
@@ -300,7 +270,7 @@ def everything(
     )
     count = EVERYTHING_CAP
     if request.param("_count") is not None:
-        count = min(_positive(request.param("_count"), "_count", EVERYTHING_CAP), EVERYTHING_CAP)
+        count = _positive(request.param("_count"), "_count", EVERYTHING_CAP, EVERYTHING_CAP)
     types = tuple(sorted({"Patient", *compartments().get("Patient", {})}))
     query = multi_compartment_query(types, "Patient", tuple(ids))
     page = ctx.store.search(query, count=count)

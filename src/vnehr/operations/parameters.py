@@ -14,10 +14,17 @@ Json = dict[str, Any]
 class OperationInput:
     """Named parameters: values (`value[x]`), resources and parts, by name."""
 
-    def __init__(self, request: FhirRequest) -> None:
+    def __init__(self, request: FhirRequest, bare: str | None = None) -> None:
+        """`bare`: the parameter a body that is not a Parameters stands for (`$match`
+        takes a Patient as its `resource`); without it such a body is refused."""
         self._parts: dict[str, list[Json]] = {}
         if request.method.upper() != "GET" and (request.body or request.resource is not None):
             body = body_resource(request, None)
+            if body.get("resourceType") != "Parameters" and bare is not None:
+                body = {
+                    "resourceType": "Parameters",
+                    "parameter": [{"name": bare, "resource": body}],
+                }
             if body.get("resourceType") != "Parameters":
                 raise InvalidRequest(
                     "The operation's body must be a Parameters resource", ("resourceType",)
@@ -54,6 +61,13 @@ class OperationInput:
         if not isinstance(value, str):
             raise InvalidRequest(f"Parameter {name!r} must be a string", (name,))
         return value
+
+    def reference(self, name: str) -> str | None:
+        """A value given as text (`Person/1`) or as a Reference (its `reference`)."""
+        value = self.value(name)
+        if isinstance(value, dict):
+            value = value.get("reference")
+        return value if isinstance(value, str) else None
 
     def boolean(self, name: str, default: bool = False) -> bool:
         value = self.value(name)

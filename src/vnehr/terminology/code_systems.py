@@ -118,45 +118,28 @@ class CodeSystems:
         self._versions: dict[str, list[SystemVersion]] = {}
         self._concepts: dict[tuple[int, str], ConceptRow | None] = {}
 
-    def versions(self, url: str) -> list[SystemVersion]:
-        cached = self._versions.get(url)
-        if cached is not None:
-            return list(cached)
-        found = self.rows(
-            f"SELECT {_SYSTEM_COLUMNS} FROM tx_systems WHERE url = ? AND supplements IS NULL",
-            [url],
-        )
+    def _systems(self, where: str, args: Sequence[Any]) -> list[SystemVersion]:
+        """Stored systems: request-scoped (tx-resource) ones first, then the highest version."""
         out = [
             SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]), int(r[8]))
-            for r in found
+            for r in self.rows(f"SELECT {_SYSTEM_COLUMNS} FROM tx_systems WHERE {where}", args)
         ]
-        # Transient (tx-resource) systems first, then the highest version.
-        out.sort(key=lambda s: (not s.res_id.startswith("tx-resource:"), _neg(s.version)))
-        self._versions[url] = out
-        return list(out)
+        out.sort(key=lambda s: (not s.res_id.startswith("tx-resource:"), latest_first(s.version)))
+        return out
+
+    def versions(self, url: str) -> list[SystemVersion]:
+        cached = self._versions.get(url)
+        if cached is None:
+            cached = self._versions[url] = self._systems("url = ? AND supplements IS NULL", [url])
+        return list(cached)
 
     def supplements(self, url: str) -> list[SystemVersion]:
-        found = self.rows(
-            f"SELECT {_SYSTEM_COLUMNS} FROM tx_systems WHERE supplements = ? OR supplements LIKE ?",
-            [url, f"{url}|%"],
-        )
-        return [
-            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]), int(r[8]))
-            for r in found
-        ]
+        """The supplements of the code system `url`."""
+        return self._systems("supplements = ? OR supplements LIKE ?", [url, f"{url}|%"])
 
     def supplement_versions(self, url: str) -> list[SystemVersion]:
         """The supplements stored under the url `url` (highest version first)."""
-        found = self.rows(
-            f"SELECT {_SYSTEM_COLUMNS} FROM tx_systems WHERE url = ? AND supplements IS NOT NULL",
-            [url],
-        )
-        out = [
-            SystemVersion(int(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], int(r[7]), int(r[8]))
-            for r in found
-        ]
-        out.sort(key=lambda s: (not s.res_id.startswith("tx-resource:"), _neg(s.version)))
-        return out
+        return self._systems("url = ? AND supplements IS NOT NULL", [url])
 
     def resolve(self, url: str, version: str | None = None) -> SystemVersion | None:
         """The code system `url` in `version` (exact, or `1.x`), else its latest version."""
@@ -251,7 +234,7 @@ class CodeSystems:
         ]
 
 
-def _neg(version: str) -> tuple[Any, ...]:
+def latest_first(version: str) -> tuple[Any, ...]:
     """Sort key putting the highest version first."""
     return tuple((-a, -b, _Reverse(c)) for a, b, c in _version_key(version or "0"))
 

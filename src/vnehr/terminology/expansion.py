@@ -957,7 +957,3 @@ def builtin_value_set(url: str) -> Json | None:
             ]
         },
     }
-
-
-def codes_of(members: Sequence[Member]) -> list[tuple[str | None, str | None]]:
-    return [(m.system or None, m.code) for m in members]

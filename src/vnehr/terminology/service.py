@@ -21,7 +21,7 @@ from vnehr.search.registry import SearchParamRegistry
 from vnehr.storage.base import Store, StoredVersion, WriteTransaction
 from vnehr.terminology import tables
 from vnehr.terminology.bindings import check_bindings, reachable_value_sets
-from vnehr.terminology.code_systems import CodeSystems, Rows, version_matches
+from vnehr.terminology.code_systems import CodeSystems, Rows, latest_first, version_matches
 from vnehr.terminology.expansion import (
     Evaluator,
     Options,
@@ -218,9 +218,7 @@ class Session:
         if version:
             return candidates[0]
         # The latest version (transient first: they are listed first and sort stably).
-        from vnehr.terminology.code_systems import _neg
-
-        return sorted(candidates, key=lambda c: _neg(str(c.get("version") or "")))[0]
+        return sorted(candidates, key=lambda c: latest_first(str(c.get("version") or "")))[0]
 
     # -- concept maps
     def translate(

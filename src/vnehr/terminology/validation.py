@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vnehr.errors import FhirError
+from vnehr.fhir.definitions import code_systems as builtin_code_systems
 from vnehr.terminology.code_systems import (
     ConceptRow,
     SystemVersion,
@@ -564,8 +565,6 @@ class Validator:
         in_cc: bool,
     ) -> bool:
         """A code system of the FHIR specification (codes only): checked by membership."""
-        from vnehr.fhir.definitions import code_systems as builtin_code_systems
-
         known = builtin_code_systems()
         if url not in known:
             return False
