@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from vnehr.app import Server, create_app, create_server
 from vnehr.settings import Settings
-from vnehr.storage.schema import INDEX_TABLES, MPI_TABLES, TERMINOLOGY_TABLES
+from vnehr.storage.schema import AUTH_TABLES, INDEX_TABLES, MPI_TABLES, TERMINOLOGY_TABLES
 
 PG_URL = os.environ.get("VNEHR_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -53,7 +53,14 @@ def _truncate(url: str) -> None:
         exists = conn.execute("SELECT to_regclass('resources')").fetchone()
         if exists and exists[0]:
             tables = ", ".join(
-                ("resources", "resource_versions", *INDEX_TABLES, *MPI_TABLES, *TERMINOLOGY_TABLES)
+                (
+                    "resources",
+                    "resource_versions",
+                    *INDEX_TABLES,
+                    *MPI_TABLES,
+                    *TERMINOLOGY_TABLES,
+                    *AUTH_TABLES,
+                )
             )
             conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")
 

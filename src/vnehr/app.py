@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from vnehr.auth.activation import patients_with_cccd, person_of_patient
+from vnehr.auth.server import AuthorizationServer, check_serving
 from vnehr.checks import check
 from vnehr.identity.index import PatientIndex
 from vnehr.interactions.context import Context
@@ -30,6 +32,7 @@ class Server:
     router: Router
     search_parameters: CustomParameters
     identity: PatientIndex | None
+    auth: AuthorizationServer
 
     def close(self) -> None:
         self.store.close()
@@ -68,11 +71,22 @@ def create_server(settings: Settings) -> Server:
         identity=identity,
         terminology=terminology,
     )
-    return Server(settings, store, Router(ctx), params, identity)
+    try:
+        auth = AuthorizationServer.from_settings(
+            settings,
+            store,
+            find_patients=patients_with_cccd(store, registry),
+            person_of=person_of_patient(store, identity) if identity else None,
+        )
+    except BaseException:
+        store.close()
+        raise
+    return Server(settings, store, Router(ctx), params, identity, auth)
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The ASGI application serving the FHIR API under /fhir."""
     from vnehr.http.asgi import build_asgi
 
+    check_serving(settings)
     return build_asgi(create_server(settings))

@@ -59,15 +59,18 @@ def serve(
     import uvicorn
 
     settings = _settings(database, host=host, port=port, dev=True if dev else None)
-    if not settings.dev:
-        raise click.ClickException(
-            "Refusing to start: authentication is not available yet, so vnehr only serves "
-            "in development mode. Start with --dev (or VNEHR_DEV=1) on synthetic data only."
-        )
-    click.secho(DEV_BANNER, fg="red", bold=True, err=True)
+    if settings.dev:
+        click.secho(DEV_BANNER, fg="red", bold=True, err=True)
+        if not settings.auth_keys:
+            settings = settings.with_(auth_keys=_throwaway_keys())
     from vnehr.app import create_server
+    from vnehr.auth.server import check_serving
 
-    server = create_server(settings)
+    try:
+        check_serving(settings)
+        server = create_server(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     if demo_if_empty and server.store.count() == 0:
         click.echo("The store is empty: loading demo data (vnehr demo --patients 200)...", err=True)
         _load_terminology(server)
@@ -76,7 +79,8 @@ def serve(
     # Worker processes build their settings from the environment: pass ours on.
     os.environ.update(
         VNEHR_DATABASE_URL=settings.database_url,
-        VNEHR_DEV="1",
+        VNEHR_DEV="1" if settings.dev else "0",
+        VNEHR_AUTH_KEYS=settings.auth_keys,
         VNEHR_HOST=settings.host,
         VNEHR_PORT=str(settings.port),
     )
@@ -90,6 +94,18 @@ def serve(
         log_level="warning",
         env_file=None,
     )
+
+
+def _throwaway_keys() -> str:
+    """Development mode without VNEHR_AUTH_KEYS: a signing key for this run only, in a file
+    every worker process reads (tokens must verify whichever worker answers)."""
+    import tempfile
+
+    from vnehr.auth.keys import SigningKeys
+
+    path = Path(tempfile.mkdtemp(prefix="vnehr-dev-keys-")) / "keys.json"
+    SigningKeys.generate().save(path)
+    return str(path)
 
 
 @main.command()
@@ -383,6 +399,15 @@ def _add_terminology() -> None:
 
 
 _add_terminology()
+
+
+def _add_auth() -> None:
+    from vnehr.auth.commands import auth
+
+    main.add_command(auth)
+
+
+_add_auth()
 
 if __name__ == "__main__":
     main()

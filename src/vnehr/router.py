@@ -10,14 +10,24 @@ import logging
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
-from vnehr.errors import FhirError, InvalidRequest, Issue, MethodNotAllowed, operation_outcome
+from vnehr.auth import access
+from vnehr.errors import (
+    FhirError,
+    Forbidden,
+    Gone,
+    InvalidRequest,
+    Issue,
+    MethodNotAllowed,
+    NotFound,
+    operation_outcome,
+)
 from vnehr.interactions import create, delete, history, patch, read, search, update
 from vnehr.interactions.capabilities import capabilities
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import body_resource, check_type
 from vnehr.interactions.transaction import batch, bundle_entries, transaction
-from vnehr.operations.registry import OperationRegistry, builtin_operations
+from vnehr.operations.registry import Operation, OperationRegistry, builtin_operations
 from vnehr.search.query import compartments
 from vnehr.storage.base import WriteTransaction
 
@@ -71,14 +81,17 @@ class Router:
                     return transaction(ctx, request, entries, self.dispatch)
                 return batch(ctx, request, entries, self.dispatch)
             if method == "GET":
+                access.require_all(request.principal, _system_types(request), "s")
                 return search.search(ctx, request, None)
             raise MethodNotAllowed(f"{method} on the base URL is not supported")
         first = parts[0]
+        principal = request.principal
         if first == "metadata" and n == 1:
             self._only(method, ("GET",), "metadata")
             return capabilities(ctx, request, self.operations, self._capabilities)
         if first == "_history" and n == 1:
             self._only(method, ("GET",), "_history")
+            access.require_all(principal, ("*",), "r")
             return history.history(ctx, request, None, None)
         if first.startswith("$"):
             return self._operation(request, first[1:], None, None, txn)
@@ -87,28 +100,50 @@ class Router:
         if n == 1:
             match method:
                 case "GET":
-                    return search.search(ctx, request, res_type)
+                    found = access.require(principal, res_type, "s")
+                    return search.search(ctx, request, res_type, grant=found)
                 case "POST":
-                    return self._write(txn, lambda t: create.create(ctx, request, res_type, t))
-                case "PUT":
+                    found = access.require(principal, res_type, "c")
+                    if request.header("if-none-exist"):
+                        access.require_all(principal, (res_type,), "s")
                     return self._write(
-                        txn, lambda t: update.conditional_update(ctx, request, res_type, t)
+                        txn,
+                        lambda t: self._checked(t, found, create.create(ctx, request, res_type, t)),
+                    )
+                case "PUT":
+                    found = access.require(principal, res_type, "u")
+                    access.require_all(principal, (res_type,), "s")
+                    return self._write(
+                        txn,
+                        lambda t: self._checked(
+                            t, found, update.conditional_update(ctx, request, res_type, t)
+                        ),
                     )
                 case "DELETE":
+                    access.require(principal, res_type, "d")
+                    access.require_all(principal, (res_type,), "s")
+                    access.require_all(principal, (res_type,), "d")
                     return self._write(
                         txn, lambda t: delete.conditional_delete(ctx, request, res_type, t)
                     )
                 case "PATCH":
+                    found = access.require(principal, res_type, "u")
+                    access.require_all(principal, (res_type,), "s")
                     return self._write(
-                        txn, lambda t: patch.conditional_patch(ctx, request, res_type, t)
+                        txn,
+                        lambda t: self._checked(
+                            t, found, patch.conditional_patch(ctx, request, res_type, t)
+                        ),
                     )
             raise MethodNotAllowed(f"{method} is not allowed on {res_type}")
         second = parts[1]
         if n == 2 and second == "_search":
             self._only(method, ("POST",), f"{res_type}/_search")
-            return search.search(ctx, self._form_request(request), res_type)
+            found = access.require(principal, res_type, "s")
+            return search.search(ctx, self._form_request(request), res_type, grant=found)
         if n == 2 and second == "_history":
             self._only(method, ("GET",), f"{res_type}/_history")
+            access.require_all(principal, (res_type,), "r")
             return history.history(ctx, request, res_type, None)
         if second.startswith("$"):
             if n != 2:
@@ -118,18 +153,28 @@ class Router:
         if n == 2:
             match method:
                 case "GET":
+                    self._visible(request, res_type, res_id, "r", txn)
                     return read.read(ctx, request, res_type, res_id, txn)
                 case "PUT":
+                    found = self._visible(request, res_type, res_id, "u", txn, write=True)
                     return self._write(
-                        txn, lambda t: update.update(ctx, request, res_type, res_id, t)
+                        txn,
+                        lambda t: self._checked(
+                            t, found, update.update(ctx, request, res_type, res_id, t)
+                        ),
                     )
                 case "DELETE":
+                    self._visible(request, res_type, res_id, "d", txn, write=True)
                     return self._write(
                         txn, lambda t: delete.delete(ctx, request, res_type, res_id, t)
                     )
                 case "PATCH":
+                    found = self._visible(request, res_type, res_id, "u", txn, write=True)
                     return self._write(
-                        txn, lambda t: patch.patch(ctx, request, res_type, res_id, t)
+                        txn,
+                        lambda t: self._checked(
+                            t, found, patch.patch(ctx, request, res_type, res_id, t)
+                        ),
                     )
             raise MethodNotAllowed(f"{method} is not allowed on {res_type}/{res_id}")
         third = parts[2]
@@ -138,16 +183,63 @@ class Router:
             if res_type not in compartments():
                 raise InvalidRequest(f"{res_type} is not a compartment")
             target = None if third == "*" else third
-            return search.search(ctx, request, target, compartment=(res_type, res_id))
+            if target is None:
+                access.require_all(principal, ("*",), "s")
+                return search.search(ctx, request, None, compartment=(res_type, res_id))
+            found = access.require(principal, target, "s")
+            return search.search(ctx, request, target, compartment=(res_type, res_id), grant=found)
         if third.startswith("$") and n == 3:
             return self._operation(request, third[1:], res_type, res_id, txn)
         if third == "_history" and n == 3:
             self._only(method, ("GET",), "_history")
+            self._visible(request, res_type, res_id, "r", txn)
             return history.history(ctx, request, res_type, res_id)
         if third == "_history" and n == 4:
             self._only(method, ("GET",), "vread")
+            self._visible(request, res_type, res_id, "r", txn)
             return read.vread(ctx, request, res_type, res_id, parts[3], txn)
         raise InvalidRequest(f"Unknown path {request.path}")
+
+    def _visible(
+        self,
+        request: FhirRequest,
+        res_type: str,
+        res_id: str,
+        permission: str,
+        txn: WriteTransaction | None,
+        *,
+        write: bool = False,
+    ) -> access.Grant:
+        """The grant for `permission` on this resource; a resource outside a narrowed grant
+        is not found (reads) or forbidden (writes; a new id is judged after the write)."""
+        found = access.require(request.principal, res_type, permission)
+        if found.unrestricted or access.visible(self.ctx, found, [res_id], txn):
+            return found
+        source = txn if txn is not None else self.ctx.store
+        try:
+            source.read(res_type, res_id)
+        except (NotFound, Gone):
+            if write:
+                return found
+            raise
+        if write:
+            raise Forbidden(f"{res_type}/{res_id} is outside what the access token allows")
+        raise NotFound(f"{res_type}/{res_id} is not known")
+
+    def _checked(
+        self, txn: WriteTransaction, found: access.Grant, response: FhirResponse
+    ) -> FhirResponse:
+        """After a write under a narrowed grant: the written resource must still be within
+        it (a patient app cannot file an Observation on another patient); if it is not,
+        the error rolls the transaction back."""
+        if found.unrestricted or response.status >= 300:
+            return response
+        location = response.headers.get("Location", "")
+        parts = location.split("/_history/")[0].rsplit("/", 2)
+        written = parts[-1] if len(parts) >= 2 and parts[-2] == found.res_type else None
+        if written is None or not access.visible(self.ctx, found, [written], txn):
+            raise Forbidden(f"The {found.res_type} written is outside what the access token allows")
+        return response
 
     def _only(self, method: str, allowed: tuple[str, ...], what: str) -> None:
         if method not in allowed:
@@ -162,6 +254,7 @@ class Router:
             query=[*request.query, *form],
             headers=request.headers,
             base_url=request.base_url,
+            principal=request.principal,
         )
 
     def _operation(
@@ -184,4 +277,39 @@ class Router:
         if op.resource_types and res_type not in op.resource_types:
             raise InvalidRequest(f"Operation ${code} is not supported on {res_type}")
         self._only(request.method.upper(), op.methods, f"${code}")
+        self._operation_access(request, op, res_type, res_id, txn)
         return op.handler(self.ctx, request, res_type, res_id)
+
+    def _operation_access(
+        self,
+        request: FhirRequest,
+        op: Operation,
+        res_type: str | None,
+        res_id: str | None,
+        txn: WriteTransaction | None,
+    ) -> None:
+        """An operation that changes data needs `u`; one on an instance `r`; otherwise
+        `s`, on the type the operation declares it works on."""
+        principal = request.principal
+        if principal is None:
+            return
+        permission = "u" if op.affects_state else ("r" if res_id else "s")
+        scope_type = op.scope_type or res_type
+        if scope_type is None:
+            scope_type = op.resource_types[0] if len(op.resource_types) == 1 else "*"
+        found = access.require(principal, scope_type, permission)
+        if found.unrestricted:
+            return
+        if res_id is not None and res_type is not None:
+            if found.compartment == ("Patient", res_id) and res_type == "Patient":
+                return  # the launch patient's own $everything
+            if scope_type == res_type:
+                self._visible(request, res_type, res_id, permission, txn)
+                return
+        raise Forbidden(f"${op.code} needs {permission} on {scope_type} without limits")
+
+
+def _system_types(request: FhirRequest) -> tuple[str, ...]:
+    """The types a system search covers: `_type`'s, or every type ("*")."""
+    named = [t for value in request.query if value[0] == "_type" for t in value[1].split(",")]
+    return tuple(t.strip() for t in named if t.strip()) or ("*",)

@@ -43,6 +43,20 @@ class Settings:
     # Local codes of Observations, ServiceRequests, DiagnosticReports and Conditions get the
     # national codings their facility's ConceptMap gives (docs/terminology.md).
     map_local_codes: bool = True
+    # Authentication (docs/auth.md). The server's private signing keys, a JWK Set file
+    # (`vnehr auth keys rotate` makes and rotates it); required outside development mode.
+    auth_keys: str = ""
+    auth_token_lifetime: int = 600  # access tokens, seconds
+    auth_refresh_lifetime: int = 30 * 86400  # refresh tokens (offline_access), seconds
+    # Ways to sign in at /auth/authorize: password (accounts), vneid (the VNeID federation).
+    auth_login: str = "password"
+    auth_max_attempts: int = 5  # wrong passwords or codes before a lock-out
+    auth_lockout_seconds: int = 900
+    activation_code_lifetime: int = 7 * 86400  # citizens' one-time security codes
+    vneid_issuer: str = ""
+    vneid_client_id: str = ""
+    vneid_client_secret: str = ""  # a secret: give it as VNEHR_VNEID_CLIENT_SECRET_FILE
+    vneid_cccd_claim: str = "cccd"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -75,7 +89,25 @@ class Settings:
             raise SettingsError("VNEHR_MAX_BODY_BYTES must be at least 1024")
         if not 1 <= self.default_page_size <= self.max_page_size:
             raise SettingsError("VNEHR_DEFAULT_PAGE_SIZE must be between 1 and max_page_size")
+        if not 60 <= self.auth_token_lifetime <= 3600:
+            raise SettingsError("VNEHR_AUTH_TOKEN_LIFETIME must be between 60 and 3600 seconds")
+        unknown = set(self.login_methods) - {"password", "vneid"}
+        if unknown:
+            raise SettingsError(
+                f"VNEHR_AUTH_LOGIN takes password and vneid, not {', '.join(sorted(unknown))}"
+            )
+        if "vneid" in self.login_methods and not (
+            self.vneid_issuer and self.vneid_client_id and self.vneid_client_secret
+        ):
+            raise SettingsError(
+                "VNEHR_AUTH_LOGIN includes vneid: set VNEHR_VNEID_ISSUER, "
+                "VNEHR_VNEID_CLIENT_ID and VNEHR_VNEID_CLIENT_SECRET(_FILE)"
+            )
         return self
+
+    @property
+    def login_methods(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.auth_login.split(",") if m.strip())
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).checked()

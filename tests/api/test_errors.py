@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -93,11 +95,15 @@ def test_oversized_bodies_are_413(small_client: TestClient) -> None:
     _assert_outcome(small_client.post("/fhir/Patient", json=big, headers=JSON), 413)
 
 
-def test_without_dev_mode_no_data_is_served(database_url: str) -> None:
-    from vnehr.app import create_app
+def test_without_dev_mode_no_data_is_served_without_a_token(
+    database_url: str, tmp_path: Path
+) -> None:
+    from tests.smart import open_client, secure_settings
 
-    with TestClient(create_app(Settings(database_url=database_url, dev=False))) as c:
+    for c in open_client(secure_settings(database_url, tmp_path)):
         _assert_outcome(c.get("/fhir/Patient"), 401)
+        _assert_outcome(c.get("/fhir/Patient", headers={"Authorization": "Bearer nonsense"}), 401)
+        _assert_outcome(c.post("/fhir", json={"resourceType": "Bundle", "type": "batch"}), 401)
         assert c.get("/fhir/metadata").status_code == 200
 
 

@@ -67,7 +67,23 @@ def test_load_ndjson_and_bundles_with_a_summary_and_errors(
         server.close()
 
 
-def test_serve_refuses_to_start_without_dev_mode(database_url: str) -> None:
-    result = CliRunner().invoke(main, ["serve", "--database", database_url], env={"VNEHR_DEV": ""})
+def test_serve_refuses_to_start_in_production_without_a_signing_key(database_url: str) -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--database", database_url], env={"VNEHR_DEV": "", "VNEHR_AUTH_KEYS": ""}
+    )
     assert result.exit_code != 0
-    assert "development mode" in result.output
+    assert "no signing key" in result.output
+
+
+def test_serve_refuses_to_start_in_production_with_no_way_to_sign_in(
+    database_url: str, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.json"
+    assert CliRunner().invoke(main, ["auth", "keys", "rotate", "--file", str(keys)]).exit_code == 0
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--database", database_url],
+        env={"VNEHR_DEV": "", "VNEHR_AUTH_KEYS": str(keys), "VNEHR_AUTH_LOGIN": ","},
+    )
+    assert result.exit_code != 0
+    assert "no one could sign in" in result.output

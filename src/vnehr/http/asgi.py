@@ -13,6 +13,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from vnehr import __version__
+from vnehr.auth.authorize import routes as authorize_routes
+from vnehr.auth.endpoints import address, bearer
+from vnehr.auth.endpoints import routes as auth_routes
+from vnehr.auth.tokens import InvalidToken, Principal
 from vnehr.errors import FhirError, NotAuthorized, PayloadTooLarge
 from vnehr.fhir import json as fhir_json
 from vnehr.http.negotiation import check_format
@@ -31,9 +35,15 @@ DEV_WARNING = (
 
 
 def _error_response(exc: FhirError, pretty: bool = False) -> Response:
-    return Response(
+    response = Response(
         fhir_json.dumps(exc.outcome(), pretty=pretty), status_code=exc.status, media_type=FHIR_JSON
     )
+    if exc.status == 401:  # RFC 6750 3: say how to authenticate, and what was wrong
+        detail = str(exc).replace('"', "'")
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer realm="vnehr", error="invalid_token", error_description="{detail}"'
+        )
+    return response
 
 
 def _http_response(response: FhirResponse, pretty: bool) -> Response:
@@ -68,6 +78,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def build_asgi(server: Server) -> FastAPI:
     settings = server.settings
     router = server.router
+    auth = server.auth
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,19 +101,17 @@ def build_asgi(server: Server) -> FastAPI:
         path = request.path_params.get("path", "")
         query = list(request.query_params.multi_items())
         pretty = request.query_params.get("_pretty") == "true"
+        base = settings.base_url.rstrip("/") or str(request.base_url).rstrip("/") + "/fhir"
+        principal = None
         try:
-            if not settings.dev and path != "metadata":
-                raise NotAuthorized(
-                    "Authentication is not configured yet: this server serves data only in "
-                    "development mode (VNEHR_DEV=1)"
-                )
+            if path != "metadata":
+                principal = _principal(request, base)
             check_format(request.query_params.get("_format"), request.headers.get("accept"))
             body = b""
             if request.method in ("POST", "PUT", "PATCH"):
                 body = await _read_body(request, settings.max_body_bytes)
         except FhirError as exc:
             return _error_response(exc, pretty)
-        base = settings.base_url.rstrip("/") or str(request.base_url).rstrip("/") + "/fhir"
         fhir_request = FhirRequest(
             method=request.method,
             path=path,
@@ -110,13 +119,48 @@ def build_asgi(server: Server) -> FastAPI:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body or None,
             base_url=base,
+            principal=principal,
         )
         response = await run_in_threadpool(router.handle, fhir_request)
+        if response.status == 403 and principal is not None:
+            await run_in_threadpool(_denied, request, principal, path)
         http = _http_response(response, pretty)
         if settings.dev:
             http.headers["X-Vnehr-Mode"] = "development-unauthenticated"
         return http
 
+    def _principal(request: Request, base: str) -> Principal | None:
+        """The caller's access token, checked; none in development mode is no limit."""
+        if settings.dev and "authorization" not in request.headers:
+            return None
+        try:
+            return bearer(auth, request, auth.urls(base))
+        except InvalidToken as exc:
+            auth.service.events.record(
+                "request",
+                "failure",
+                address=address(request),
+                reason="token",
+                why=str(exc),
+                path=request.url.path,
+            )
+            raise NotAuthorized(str(exc)) from None
+
+    def _denied(request: Request, principal: Principal, path: str) -> None:
+        auth.service.events.record(
+            "request",
+            "failure",
+            client_id=principal.client_id,
+            account_id=principal.subject,
+            facility=principal.facility,
+            address=address(request),
+            reason="forbidden",
+            method=request.method,
+            path=path,
+        )
+
+    for route in [*auth_routes(auth), *authorize_routes(auth)]:
+        app.router.routes.append(route)
     app.add_api_route("/fhir", fhir, methods=METHODS, include_in_schema=False)
     app.add_api_route("/fhir/{path:path}", fhir, methods=METHODS, include_in_schema=False)
 

@@ -90,9 +90,11 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Development mode: no authentication yet (see README)."
+                "documentation": "Development mode: requests without a token are served "
+                "unauthenticated (see README)."
                 if ctx.settings.dev
                 else "vnehr FHIR R4 REST API",
+                "security": _security(base_url),
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},
@@ -111,6 +113,46 @@ def capability_statement(
                 ],
             }
         ],
+    }
+
+
+def _security(base_url: str) -> dict[str, Any]:
+    """SMART on FHIR (https://hl7.org/fhir/smart-app-launch/conformance.html): the OAuth
+    endpoints as the oauth-uris extension; discovery at [base]/.well-known/."""
+    base = base_url.rstrip("/")
+    origin = base[: -len("/fhir")] if base.endswith("/fhir") else base
+    uris = [
+        {"url": name, "valueUri": f"{origin}/auth/{path}"}
+        for name, path in (
+            ("token", "token"),
+            ("authorize", "authorize"),
+            ("introspect", "introspect"),
+            ("revoke", "revoke"),
+        )
+    ]
+    return {
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": uris,
+            }
+        ],
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 using SMART-on-FHIR profile (see "
+                f"{base}/.well-known/smart-configuration)",
+            }
+        ],
+        "description": "Every request but GET /metadata needs an access token (Authorization: "
+        "Bearer) whose SMART scopes allow the interaction; discovery at "
+        f"{base}/.well-known/smart-configuration and /.well-known/openid-configuration.",
     }
 
 

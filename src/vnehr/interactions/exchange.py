@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vnehr.auth.tokens import Principal
 
 
 @dataclass(slots=True)
@@ -16,6 +19,9 @@ class FhirRequest:
     body: bytes | None = None
     resource: dict[str, Any] | None = None  # an already parsed body (bundle entries)
     base_url: str = ""
+    # Who is calling (an access token's claims); None in development mode and for trusted
+    # local callers (the CLI, loading), which may do everything.
+    principal: Principal | None = None
 
     def param(self, name: str) -> str | None:
         for key, value in self.query:

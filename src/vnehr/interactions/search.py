@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vnehr.auth.access import Grant, restrict, visible_versions
 from vnehr.errors import InvalidRequest, Issue, operation_outcome
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
@@ -46,7 +47,10 @@ def search(
     request: FhirRequest,
     res_type: str | None,
     compartment: tuple[str, str] | None = None,
+    grant: Grant | None = None,
 ) -> FhirResponse:
+    """`grant`: what the caller's scopes allow on `res_type` (auth/access.py), compiled
+    into the query."""
     if res_type is not None:
         check_type(res_type)
     unknown = Unknown(strict_handling(request))
@@ -56,6 +60,8 @@ def search(
     query = build_query(
         ctx.registry, types, request.query, unknown, compartment, request.base_url or None
     )
+    if grant is not None:
+        query = restrict(ctx, query, grant)
     query = expand_value_sets(query, expander(ctx))
     count = page_size(ctx, request)
     total_mode = request.param("_total")
@@ -93,7 +99,9 @@ def search(
         )
     if total is None and cursor is None and not page.more and total_mode != "none":
         total = len(entries)  # the whole result is on this page: counting is free
-    included = _included(ctx, request, query, page, unknown)
+    included = visible_versions(
+        ctx, request.principal, _included(ctx, request, query, page, unknown), "r"
+    )
     entries += [_entry(request, stored, "include") for stored in included]
     if unknown.items:
         outcome = operation_outcome(

@@ -92,6 +92,7 @@ def _entry_request(entry: Any, index: int, base: FhirRequest) -> FhirRequest:
         headers=headers,
         resource=resource,
         base_url=base.base_url,
+        principal=base.principal,
     )
 
 

@@ -305,6 +305,7 @@ def _op(
     affects_state: bool = False,
     definition: str = "",
     documentation: str,
+    scope_type: str | None = None,
 ) -> Operation:
     return Operation(
         code=code,
@@ -317,6 +318,7 @@ def _op(
         methods=methods,
         handler=handler,
         documentation=documentation,
+        scope_type=scope_type,
     )
 
 
@@ -347,6 +349,7 @@ OPERATIONS = (
         system=True,
         methods=("GET",),
         documentation="Links of the master patient index (result=probable: the review queue)",
+        scope_type="Person",
     ),
     _op(
         "mpi-update-link",
@@ -355,6 +358,7 @@ OPERATIONS = (
         methods=("POST",),
         affects_state=True,
         documentation="An operator's decision: patient, person, result=certain|no-match",
+        scope_type="Person",
     ),
     _op(
         "mpi-merge",
@@ -382,5 +386,6 @@ OPERATIONS = (
         methods=("GET",),
         definition="http://hl7.org/fhir/OperationDefinition/Patient-everything",
         documentation="The Patient compartment of every Patient linked to the same Person",
+        scope_type="*",
     ),
 )

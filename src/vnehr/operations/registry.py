@@ -26,6 +26,9 @@ class Operation:
     methods: tuple[str, ...]
     handler: Handler
     documentation: str
+    # The resource type whose SMART scope the operation needs (access.py); None: the type
+    # it is called on, or its single declared type, or every type ("*").
+    scope_type: str | None = None
 
 
 class OperationRegistry:

@@ -1,0 +1,163 @@
+"""Scope checks: what an access token's SMART scopes let its caller do, per interaction.
+
+Every FHIR interaction names a resource type and a SMART permission (c create, r read, u
+update, d delete, s search); the router asks `require` before doing anything and gets a
+`Grant` or a 403. A grant may be narrowed: a `patient/` scope to the launch patient's
+compartment, a scope with a query (`patient/Observation.rs?category=laboratory`) to the
+resources that query finds. The narrowing is compiled into the search's IR (`restrict`),
+and checked for single resources (`visible`) by the same query with `_id`, so a read, a
+search, an include and a write all see one rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vnehr.auth.scopes import ClinicalScope
+from vnehr.auth.tokens import Principal
+from vnehr.errors import Forbidden
+from vnehr.search import ir
+from vnehr.search.query import Unknown, build_query, compartments
+
+if TYPE_CHECKING:
+    from vnehr.interactions.context import Context
+    from vnehr.storage.base import StoredVersion, WriteTransaction
+
+_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+_PRIORITY = {"system": 0, "user": 0, "patient": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Permission on one resource type, with the narrowing that comes with it (none:
+    every resource of the type)."""
+
+    res_type: str
+    compartment: tuple[str, str] | None = None
+    query: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.compartment is None and not self.query
+
+
+def grant(principal: Principal, res_type: str, permission: str) -> Grant | None:
+    """The widest grant the principal's scopes give for `permission` on `res_type`."""
+    scopes = principal.scopes.matching(res_type, permission)
+    if principal.kind != "system":
+        scopes = [s for s in scopes if s.context != "system"]
+    best: Grant | None = None
+    for scope in sorted(scopes, key=lambda s: (_PRIORITY[s.context], bool(s.query))):
+        candidate = _grant_of(principal, scope, res_type)
+        if candidate is None:
+            continue
+        if candidate.unrestricted:
+            return candidate
+        if best is None:
+            best = candidate
+        elif best.query and candidate.query and best.compartment == candidate.compartment:
+            best = _union(best, candidate)
+    return best
+
+
+def _grant_of(principal: Principal, scope: ClinicalScope, res_type: str) -> Grant | None:
+    compartment = None
+    if scope.context == "patient":
+        if not principal.patient:
+            return None  # a patient scope without a patient in context grants nothing
+        # Types outside the Patient compartment (Medication, Organization, ...) are shared
+        # data, not the patient's; "*" (several types at once) stays within the compartment.
+        in_compartment = res_type in ("Patient", "*") or res_type in compartments().get(
+            "Patient", {}
+        )
+        if in_compartment:
+            compartment = ("Patient", principal.patient)
+    return Grant(res_type, compartment, scope.query)
+
+
+def _union(a: Grant, b: Grant) -> Grant:
+    """Two narrowed grants on one parameter: the values OR-ed (`category=a` and
+    `category=b` give `category=a,b`); on different parameters the first stays, which
+    grants less, never more."""
+    if len(a.query) == 1 and len(b.query) == 1 and a.query[0][0] == b.query[0][0]:
+        name = a.query[0][0]
+        return Grant(a.res_type, a.compartment, ((name, f"{a.query[0][1]},{b.query[0][1]}"),))
+    return a
+
+
+def require(principal: Principal | None, res_type: str, permission: str) -> Grant:
+    """The grant for `permission` on `res_type`, or Forbidden. No principal: development
+    mode or a trusted local caller (the CLI), which may do everything."""
+    if principal is None:
+        return Grant(res_type)
+    found = grant(principal, res_type, permission)
+    if found is None:
+        raise Forbidden(
+            f"The access token's scopes do not allow {_NAMES[permission]} on {res_type} "
+            f"(granted: {principal.scopes.text() or 'none'})"
+        )
+    return found
+
+
+def require_all(principal: Principal | None, types: Iterable[str], permission: str) -> None:
+    """Unrestricted `permission` on each of `types` (searches across types, history)."""
+    for res_type in types:
+        found = require(principal, res_type, permission)
+        if not found.unrestricted:
+            raise Forbidden(
+                f"The access token allows {_NAMES[permission]} on {res_type} only within "
+                "limits, which a search across types or a history cannot apply: ask for "
+                f"one type (GET {res_type}?...)"
+            )
+
+
+def restriction(ctx: Context, found: Grant) -> ir.Node | None:
+    """The grant's narrowing as a search condition on its type."""
+    if found.unrestricted:
+        return None
+    query = build_query(
+        ctx.registry, (found.res_type,), list(found.query), Unknown(strict=True), found.compartment
+    )
+    return query.where
+
+
+def restrict(ctx: Context, query: ir.Query, found: Grant) -> ir.Query:
+    """`query` (on the grant's type) narrowed to what the grant covers."""
+    condition = restriction(ctx, found)
+    if condition is None:
+        return query
+    where = condition if query.where is None else ir.And((query.where, condition))
+    return ir.Query(query.res_types, where, query.sort)
+
+
+def visible(
+    ctx: Context,
+    found: Grant,
+    ids: list[str],
+    txn: WriteTransaction | None = None,
+) -> set[str]:
+    """Which of `ids` (of the grant's type) the grant covers."""
+    if found.unrestricted or not ids:
+        return set(ids)
+    query = restrict(ctx, ir.Query((found.res_type,), ir.IdLeaf(found.res_type, tuple(ids))), found)
+    source = txn if txn is not None else ctx.store
+    return set(source.search_ids(query, len(ids)))
+
+
+def visible_versions(
+    ctx: Context, principal: Principal | None, versions: list[StoredVersion], permission: str
+) -> list[StoredVersion]:
+    """The `versions` (of any types) the principal may see with `permission`: included
+    resources of a search, whose types the search did not name."""
+    if principal is None or not versions:
+        return versions
+    by_type: dict[str, list[str]] = {}
+    for v in versions:
+        by_type.setdefault(v.res_type, []).append(v.res_id)
+    allowed: dict[str, set[str]] = {}
+    for res_type, ids in by_type.items():
+        found = grant(principal, res_type, permission)
+        allowed[res_type] = set() if found is None else visible(ctx, found, ids)
+    return [v for v in versions if v.res_id in allowed[v.res_type]]
