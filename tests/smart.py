@@ -70,7 +70,7 @@ def assertion(
         "sub": client_id,
         "aud": aud,
         "exp": at + lifetime,
-        "jti": jti or uuid.uuid4().hex,
+        "jti": uuid.uuid4().hex if jti is None else jti,
         **claims,
     }
     return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT"}, body, key, algorithms=[alg])

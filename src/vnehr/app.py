@@ -63,14 +63,6 @@ def create_server(settings: Settings) -> Server:
         store, registry, national=national, map_local_codes=settings.map_local_codes
     )
     store.hooks.append(terminology)  # forgets the value sets it cached when one is written
-    ctx = Context(
-        store=store,
-        settings=settings,
-        registry=registry,
-        validator=check,
-        identity=identity,
-        terminology=terminology,
-    )
     try:
         auth = AuthorizationServer.from_settings(
             settings,
@@ -81,6 +73,15 @@ def create_server(settings: Settings) -> Server:
     except BaseException:
         store.close()
         raise
+    ctx = Context(
+        store=store,
+        settings=settings,
+        registry=registry,
+        validator=check,
+        identity=identity,
+        terminology=terminology,
+        denied=auth.denied,
+    )
     return Server(settings, store, Router(ctx), params, identity, auth)
 
 

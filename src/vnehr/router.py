@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from vnehr.auth import access
@@ -47,6 +48,7 @@ class Router:
         try:
             return self.dispatch(request, None)
         except FhirError as exc:
+            self.refused(request, exc)
             return FhirResponse(exc.status, resource=exc.outcome())
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
@@ -54,6 +56,12 @@ class Router:
                 "fatal", "exception", "Internal server error; the request was not applied"
             )
             return FhirResponse(500, resource=operation_outcome([issue]))
+
+    def refused(self, request: FhirRequest, exc: FhirError) -> None:
+        """A refusal of what a token does not allow is a security event (batch entries
+        too: probing through a batch leaves the same trace)."""
+        if exc.status == 403 and request.principal is not None and self.ctx.denied:
+            self.ctx.denied(request, str(exc))
 
     def _write(self, txn: WriteTransaction | None, work: Write) -> FhirResponse:
         if txn is not None:
@@ -65,8 +73,7 @@ class Router:
         ctx = self.ctx
         method = request.method.upper()
         if method == "HEAD":
-            request.method = "GET"
-            response = self.dispatch(request, txn)
+            response = self.dispatch(replace(request, method="GET"), txn)
             response.body, response.resource = None, None
             return response
         parts = [p for p in request.path.strip("/").split("/") if p]
@@ -79,7 +86,7 @@ class Router:
                     if txn is not None:
                         raise InvalidRequest("A transaction cannot be nested in a transaction")
                     return transaction(ctx, request, entries, self.dispatch)
-                return batch(ctx, request, entries, self.dispatch)
+                return batch(ctx, request, entries, self.dispatch, self.refused)
             if method == "GET":
                 access.require_all(request.principal, _system_types(request), "s")
                 return search.search(ctx, request, None)
@@ -229,17 +236,7 @@ class Router:
     def _checked(
         self, txn: WriteTransaction, found: access.Grant, response: FhirResponse
     ) -> FhirResponse:
-        """After a write under a narrowed grant: the written resource must still be within
-        it (a patient app cannot file an Observation on another patient); if it is not,
-        the error rolls the transaction back."""
-        if found.unrestricted or response.status >= 300:
-            return response
-        location = response.headers.get("Location", "")
-        parts = location.split("/_history/")[0].rsplit("/", 2)
-        written = parts[-1] if len(parts) >= 2 and parts[-2] == found.res_type else None
-        if written is None or not access.visible(self.ctx, found, [written], txn):
-            raise Forbidden(f"The {found.res_type} written is outside what the access token allows")
-        return response
+        return access.check_written(self.ctx, txn, found, response)
 
     def _only(self, method: str, allowed: tuple[str, ...], what: str) -> None:
         if method not in allowed:

@@ -23,6 +23,7 @@ from vnehr.search.query import Unknown, build_query, compartments
 
 if TYPE_CHECKING:
     from vnehr.interactions.context import Context
+    from vnehr.interactions.exchange import FhirResponse
     from vnehr.storage.base import StoredVersion, WriteTransaction
 
 _NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
@@ -50,7 +51,7 @@ def grant(principal: Principal, res_type: str, permission: str) -> Grant | None:
         scopes = [s for s in scopes if s.context != "system"]
     best: Grant | None = None
     for scope in sorted(scopes, key=lambda s: (_PRIORITY[s.context], bool(s.query))):
-        candidate = _grant_of(principal, scope, res_type)
+        candidate = _grant_of(principal, scope, res_type, permission)
         if candidate is None:
             continue
         if candidate.unrestricted:
@@ -62,7 +63,9 @@ def grant(principal: Principal, res_type: str, permission: str) -> Grant | None:
     return best
 
 
-def _grant_of(principal: Principal, scope: ClinicalScope, res_type: str) -> Grant | None:
+def _grant_of(
+    principal: Principal, scope: ClinicalScope, res_type: str, permission: str
+) -> Grant | None:
     compartment = None
     if scope.context == "patient":
         if not principal.patient:
@@ -74,6 +77,8 @@ def _grant_of(principal: Principal, scope: ClinicalScope, res_type: str) -> Gran
         )
         if in_compartment:
             compartment = ("Patient", principal.patient)
+        elif permission not in "rs":
+            return None  # shared data (the facility registry, ...): a patient app reads it
     return Grant(res_type, compartment, scope.query)
 
 
@@ -130,6 +135,58 @@ def restrict(ctx: Context, query: ir.Query, found: Grant) -> ir.Query:
         return query
     where = condition if query.where is None else ir.And((query.where, condition))
     return ir.Query(query.res_types, where, query.sort)
+
+
+def guard(ctx: Context, principal: Principal | None, query: ir.Query) -> ir.Query:
+    """`query` with every type it reaches through a chain or `_has` held to what the
+    principal may search there: a type it may not search is a 403, a narrowed grant is
+    AND-ed into the chained condition (a patient app's chain stays in its compartment).
+    Without this, `Observation?subject:Patient.identifier=CCCD` would tell a token that may
+    not search Patients whether a person has records here."""
+    if principal is None or query.where is None:
+        return query
+    return ir.Query(query.res_types, _guarded(ctx, principal, query.where), query.sort)
+
+
+def _guarded(ctx: Context, principal: Principal, node: ir.Node) -> ir.Node:
+    if isinstance(node, ir.And):
+        return ir.And(tuple(_guarded(ctx, principal, n) for n in node.items))
+    if isinstance(node, ir.Or):
+        return ir.Or(tuple(_guarded(ctx, principal, n) for n in node.items))
+    if isinstance(node, ir.Not):
+        return ir.Not(_guarded(ctx, principal, node.item))
+    if isinstance(node, ir.Chain):
+        inner = _narrowed(ctx, principal, node.target_type, node.inner)
+        return ir.Chain(node.param, node.target_type, inner)
+    if isinstance(node, ir.Has):
+        inner = _narrowed(ctx, principal, node.ref.res_type, node.inner)
+        return ir.Has(node.res_type, node.ref, inner)
+    if isinstance(node, ir.InList):
+        require_all(principal, ("List",), "r")
+    return node
+
+
+def _narrowed(ctx: Context, principal: Principal, res_type: str, inner: ir.Node) -> ir.Node:
+    found = require(principal, res_type, "s")
+    inner = _guarded(ctx, principal, inner)
+    condition = restriction(ctx, found)
+    return inner if condition is None else ir.And((inner, condition))
+
+
+def check_written(
+    ctx: Context, txn: WriteTransaction, found: Grant, response: FhirResponse
+) -> FhirResponse:
+    """After a write under a narrowed grant: the written resource must still be within it
+    (a patient app cannot file an Observation on another patient); if it is not, the error
+    rolls the transaction back."""
+    if found.unrestricted or response.status >= 300:
+        return response
+    location = response.headers.get("Location", "")
+    parts = location.split("/_history/")[0].rsplit("/", 2)
+    written = parts[-1] if len(parts) >= 2 and parts[-2] == found.res_type else None
+    if written is None or not visible(ctx, found, [written], txn):
+        raise Forbidden(f"The {found.res_type} written is outside what the access token allows")
+    return response
 
 
 def visible(

@@ -55,6 +55,7 @@ class AppError(Exception):
         super().__init__(description)
         self.error = error
         self.description = description
+        self.redirect_uri = ""  # the checked one, set once it is known
 
 
 def _origin(uri: str) -> str:
@@ -88,6 +89,15 @@ class AuthorizePages:
             "redirect_uri": redirect_uri,
             "state": params.get("state", ""),
         }
+        try:
+            return client, self._checked(params, urls, client, pending)
+        except AppError as exc:
+            exc.redirect_uri = redirect_uri
+            raise
+
+    def _checked(
+        self, params: Mapping[str, str], urls: Urls, client: Client, pending: dict[str, Any]
+    ) -> dict[str, Any]:
         if params.get("response_type") != "code":
             raise AppError("unsupported_response_type", "response_type must be code")
         if not params.get("code_challenge"):
@@ -111,7 +121,7 @@ class AuthorizePages:
             nonce=params.get("nonce") or None,
             launch=context,
         )
-        return client, pending
+        return pending
 
     def _launch(self, launch: str, client: Client) -> dict[str, Any]:
         rows = self.auth.store.rows(
@@ -150,6 +160,10 @@ class AuthorizePages:
             )
             patient = _patient_id(account.fhir_user)
         else:
+            if launch and launch.get("facility") != account.facility:
+                # A launch id seen elsewhere (a browser history, a Referer) must not open
+                # another facility's patient for this clinician.
+                raise AppError("access_denied", "This launch is for another facility")
             patient = launch.get("patient") or chosen_patient
         wants_patient = "launch/patient" in scopes or any(
             s.context == "patient" for s in scopes.clinical
@@ -189,6 +203,9 @@ async def _form(request: Request) -> dict[str, str]:
 def routes(auth: AuthorizationServer) -> list[Route]:
     pages = AuthorizePages(auth)
     events = pages.events
+
+    async def record(kind: str, outcome: str, **detail: Any) -> None:
+        await run_in_threadpool(lambda: events.record(kind, outcome, **detail))
 
     def error_page(request: Request, lang: str, message: str, status: int = 400) -> Response:
         return render(
@@ -259,11 +276,11 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         try:
             client, pending = await run_in_threadpool(pages.check_request, params, urls)
         except BadRequest as exc:
-            events.record("authorize", "failure", address=address(request), reason=str(exc))
+            await record("authorize", "failure", address=address(request), reason=str(exc))
             return error_page(request, lang, str(exc))
         except AppError as exc:
-            redirect_uri = params.get("redirect_uri") or ""
-            events.record(
+            redirect_uri = exc.redirect_uri
+            await record(
                 "authorize",
                 "failure",
                 client_id=params.get("client_id"),
@@ -303,7 +320,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
                 form.get("totp") or None,
             )
         except LoginFailed as exc:
-            events.record(
+            await record(
                 "login",
                 "failure",
                 client_id=client.client_id,
@@ -322,7 +339,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
                 username=username,
                 status=401,
             )
-        events.record(
+        await record(
             "login",
             "success",
             client_id=client.client_id,
@@ -345,7 +362,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         redirect_uri = pending["redirect_uri"]
         back = {"state": pending["state"]} if pending.get("state") else {}
         if form.get("decision") != "allow":
-            events.record(
+            await record(
                 "consent",
                 "failure",
                 client_id=pending["client_id"],
@@ -361,7 +378,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
                 redirect_uri, {"error": exc.error, "error_description": exc.description, **back}
             )
         code = await run_in_threadpool(auth.service.new_code, granted)
-        events.record(
+        await record(
             "consent",
             "success",
             client_id=pending["client_id"],
@@ -427,7 +444,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
             return error_page(request, lang, STRINGS[lang]["expired"])
         account_id = str(pending["account"])
         if await run_in_threadpool(auth.accounts.confirm_totp, account_id, form.get("code", "")):
-            events.record("totp-enrol", "success", account_id=account_id, address=address(request))
+            await record("totp-enrol", "success", account_id=account_id, address=address(request))
             return render(
                 "activate.html",
                 lang,
@@ -458,7 +475,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         try:
             started = await run_in_threadpool(vneid.start)
         except VneidError as exc:
-            events.record("vneid", "failure", address=address(request), reason=exc.reason)
+            await record("vneid", "failure", address=address(request), reason=exc.reason)
             return error_page(request, lang, str(exc), 502)
         cookie = pages.seal(
             {
@@ -504,14 +521,14 @@ def routes(auth: AuthorizationServer) -> list[Route]:
             )
             account = await run_in_threadpool(auth.citizen_from_vneid, identity.cccd, identity.name)
         except (VneidError, AccountError) as exc:
-            events.record(
+            await record(
                 "vneid",
                 "failure",
                 address=address(request),
                 reason=getattr(exc, "reason", "account"),
             )
             return error_page(request, lang, str(exc), 401)
-        events.record(
+        await record(
             "login", "success", account_id=account.account_id, address=address(request), via="vneid"
         )
         pending = {k: v for k, v in flow["pending"].items() if k not in ("iss", "iat", "exp")}

@@ -92,15 +92,27 @@ def _check_jwks(jwks: Any) -> dict[str, Any]:
     return jwks
 
 
+# Schemes a browser would run or read locally instead of handing the code to an app (OAuth
+# 2.0 Security BCP 4.1): never a redirect target. Native apps' own schemes are fine.
+_UNSAFE_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob"})
+
+
 def _check_redirect(uri: str) -> str:
-    parts = urlsplit(uri)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "[::1]", "::1")
-    if parts.fragment or (not parts.netloc and parts.scheme in ("http", "https")):
-        raise ClientError(f"redirect_uri {uri!r} must be absolute and have no fragment")
-    if parts.scheme == "http" and not loopback:
-        raise ClientError(f"redirect_uri {uri!r} must use https (http only on loopback)")
-    if not parts.scheme:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        raise ClientError(f"redirect_uri {uri!r} is not a URL") from None
+    scheme = parts.scheme.lower()
+    if not scheme:
         raise ClientError(f"redirect_uri {uri!r} must be absolute")
+    if scheme in _UNSAFE_SCHEMES:
+        raise ClientError(f"redirect_uri {uri!r}: the {scheme}: scheme cannot receive a code")
+    if parts.fragment or (scheme in ("http", "https") and not parts.netloc):
+        raise ClientError(f"redirect_uri {uri!r} must be absolute and have no fragment")
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if scheme == "http" and not loopback:
+        raise ClientError(f"redirect_uri {uri!r} must use https (http only on loopback)")
     return uri
 
 

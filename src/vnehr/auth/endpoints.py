@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -178,7 +179,18 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         urls = auth.urls(fhir_base(request))
         try:
             form = await read_form(request)
-            answer = service.token(form, request.headers, urls, address(request))
+        except OAuthError as exc:
+            error, why = exc.error, str(exc)
+            await run_in_threadpool(
+                lambda: service.events.record(
+                    "token", "failure", address=address(request), reason=error, why=why
+                )
+            )
+            return oauth_error(exc)
+        try:
+            answer = await run_in_threadpool(
+                service.token, form, request.headers, urls, address(request)
+            )
         except OAuthError as exc:
             return oauth_error(exc)
         return json_response(answer)
@@ -189,7 +201,9 @@ def routes(auth: AuthorizationServer) -> list[Route]:
             form = await read_form(request)
             if "token" not in form:
                 raise OAuthError("invalid_request", "token is required")
-            answer = service.introspect(form, request.headers, urls, address(request))
+            answer = await run_in_threadpool(
+                service.introspect, form, request.headers, urls, address(request)
+            )
         except OAuthError as exc:
             return oauth_error(exc)
         return json_response(answer)
@@ -200,7 +214,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
             form = await read_form(request)
             if "token" not in form:
                 raise OAuthError("invalid_request", "token is required")
-            service.revoke(form, request.headers, urls, address(request))
+            await run_in_threadpool(service.revoke, form, request.headers, urls, address(request))
         except OAuthError as exc:
             return oauth_error(exc)
         return json_response({})

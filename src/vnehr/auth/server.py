@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from vnehr.auth.accounts import Accounts
     from vnehr.auth.activation import Activation
     from vnehr.auth.vneid import VneidClient
+    from vnehr.interactions.exchange import FhirRequest
 
 log = logging.getLogger("vnehr.auth")
 
@@ -126,6 +127,23 @@ class AuthorizationServer:
             name=name,
             fhir_user=f"Patient/{patient}" if patient else None,
             person=person,
+        )
+
+    def denied(self, request: FhirRequest, why: str) -> None:
+        """A FHIR request its token does not allow (Context.denied)."""
+        principal = request.principal
+        if principal is None:
+            return
+        self.service.events.record(
+            "request",
+            "failure",
+            client_id=principal.client_id,
+            account_id=principal.subject,
+            facility=principal.facility,
+            reason="forbidden",
+            method=request.method,
+            path=request.path,
+            why=why,
         )
 
     @property

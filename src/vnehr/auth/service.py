@@ -42,6 +42,7 @@ class OAuthError(Exception):
         self.description = description
         self.status = status
         self.reason = reason or error
+        self.client_id: str | None = None
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
@@ -129,7 +130,7 @@ class TokenService:
             self.events.record(
                 "token",
                 "failure",
-                client_id=client.client_id if client else form.get("client_id"),
+                client_id=client.client_id if client else exc.client_id or form.get("client_id"),
                 facility=client.facility if client else None,
                 address=address,
                 grant_type=grant_type,
@@ -155,7 +156,9 @@ class TokenService:
         try:
             return self.authenticator.authenticate(form, headers, urls.endpoint("token"))
         except ClientAuthError as exc:
-            raise OAuthError("invalid_client", str(exc), 401, exc.reason) from None
+            error = OAuthError("invalid_client", str(exc), 401, exc.reason)
+            error.client_id = exc.client_id  # the client it claimed to be, for the event
+            raise error from None
 
     def _client_credentials(
         self, form: Mapping[str, str], client: Client, urls: Urls
@@ -281,16 +284,7 @@ class TokenService:
             raise OAuthError("invalid_grant", "code_verifier does not match", reason="pkce")
         ctx = json.loads(context)
         scopes = Scopes.parse(scope)
-        principal = self.tokens.new_principal(
-            client_id=client.client_id,
-            subject=account_id,
-            scopes=scopes,
-            facility=ctx.get("facility"),
-            fhir_user=ctx.get("fhir_user"),
-            patient=ctx.get("patient"),
-            encounter=ctx.get("encounter"),
-            kind="user",
-        )
+        principal = self._user(client, account_id, scopes, ctx)
         extra: dict[str, Any] = {}
         if "openid" in scopes and ("fhirUser" in scopes or "profile" in scopes):
             extra["id_token"] = self._id_token(principal, ctx, urls)
@@ -302,6 +296,21 @@ class TokenService:
         answer["_account"] = account_id
         self._remember_access(principal, "code:" + hashed)
         return answer
+
+    def _user(
+        self, client: Client, account_id: str, scopes: Scopes, ctx: dict[str, Any]
+    ) -> Principal:
+        """A signed-in account's principal, with the context its grant recorded."""
+        return self.tokens.new_principal(
+            client_id=client.client_id,
+            subject=account_id,
+            scopes=scopes,
+            facility=ctx.get("facility"),
+            fhir_user=ctx.get("fhir_user"),
+            patient=ctx.get("patient"),
+            encounter=ctx.get("encounter"),
+            kind="user",
+        )
 
     def _id_token(self, principal: Principal, ctx: dict[str, Any], urls: Urls) -> str:
         now = int(self.clock())
@@ -385,48 +394,52 @@ class TokenService:
                 raise OAuthError("invalid_grant", "The refresh token was revoked", reason="revoked")
             if expires <= now:
                 raise OAuthError("invalid_grant", "The refresh token has expired", reason="expired")
-            if used is not None:
+            disabled = self.account_disabled(txn, account_id)
+            if used is not None or disabled:
                 self._revoke_family(txn, family, now)  # committed; the error follows
             else:
+                # RFC 6749 6: a refused refresh leaves the token as it was, so check the
+                # scope before spending it.
+                scopes = self._narrowed_scope(form.get("scope"), Scopes.parse(scope))
                 txn.run("UPDATE auth_refresh SET used = ? WHERE token_hash = ?", (now, hashed))
+        if disabled:
+            raise OAuthError("invalid_grant", "The account is disabled", reason="account-disabled")
         if used is not None:
             raise OAuthError(
                 "invalid_grant",
                 "The refresh token was used before: every token of this grant is revoked",
                 reason="refresh-reuse",
             )
-        original = Scopes.parse(scope)
-        scopes = original
-        if form.get("scope"):
-            try:
-                asked = Scopes.parse(form["scope"])
-            except ScopeError as exc:
-                raise OAuthError("invalid_scope", str(exc)) from None
-            granted_texts = {s.text for s in original.clinical} | set(original.plain)
-            asked_texts = {s.text for s in asked.clinical} | set(asked.plain)
-            if not asked_texts <= granted_texts:
-                raise OAuthError(
-                    "invalid_scope",
-                    "A refresh may narrow the scopes, never widen them",
-                    reason="scope-escalation",
-                )
-            scopes = asked
         ctx = json.loads(context)
-        principal = self.tokens.new_principal(
-            client_id=client.client_id,
-            subject=account_id,
-            scopes=scopes,
-            facility=ctx.get("facility"),
-            fhir_user=ctx.get("fhir_user"),
-            patient=ctx.get("patient"),
-            encounter=ctx.get("encounter"),
-            kind="user",
-        )
+        principal = self._user(client, account_id, scopes, ctx)
         extra = {"refresh_token": self._new_refresh(principal, family, expires)}
         self._remember_access(principal, family)
         answer = self._answer(principal, urls, extra)
         answer["_account"] = account_id
         return answer
+
+    def _narrowed_scope(self, asked_text: str | None, original: Scopes) -> Scopes:
+        if not asked_text:
+            return original
+        try:
+            asked = Scopes.parse(asked_text)
+        except ScopeError as exc:
+            raise OAuthError("invalid_scope", str(exc)) from None
+        granted_texts = {s.text for s in original.clinical} | set(original.plain)
+        asked_texts = {s.text for s in asked.clinical} | set(asked.plain)
+        if not asked_texts <= granted_texts:
+            raise OAuthError(
+                "invalid_scope",
+                "A refresh may narrow the scopes, never widen them",
+                reason="scope-escalation",
+            )
+        return asked
+
+    @staticmethod
+    def account_disabled(txn: WriteTransaction, account_id: str) -> bool:
+        """Whether the account a grant belongs to was disabled (or removed) since."""
+        rows = txn.rows("SELECT disabled FROM auth_accounts WHERE account_id = ?", (account_id,))
+        return not rows or bool(rows[0][0])
 
     def _revoke_family(self, txn: WriteTransaction, family: str, now: int) -> None:
         rows = txn.rows(
@@ -502,19 +515,36 @@ class TokenService:
             principal = self.tokens.verify(token, urls.issuer)
         except InvalidToken:
             principal = None
+        owner: str | None = None
         with self.store.transaction() as txn:
-            if principal is not None and principal.client_id == client.client_id:
-                txn.run(
-                    "INSERT INTO auth_revoked (jti, expires) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (principal.token_id, principal.expires),
-                )
+            if principal is not None:
+                owner = principal.client_id
+                if owner == client.client_id:
+                    txn.run(
+                        "INSERT INTO auth_revoked (jti, expires) VALUES (?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        (principal.token_id, principal.expires),
+                    )
             else:
                 rows = txn.rows(
                     "SELECT family, client_id FROM auth_refresh WHERE token_hash = ?",
                     (token_hash(token),),
                 )
-                if rows and rows[0][1] == client.client_id:
-                    self._revoke_family(txn, rows[0][0], now)
+                if rows:
+                    owner = rows[0][1]
+                    if owner == client.client_id:
+                        self._revoke_family(txn, rows[0][0], now)
+        if owner is not None and owner != client.client_id:
+            # RFC 7009 2.1: a client may revoke only its own tokens.
+            self.events.record(
+                "revoke",
+                "failure",
+                client_id=client.client_id,
+                facility=client.facility,
+                address=address,
+                reason="client",
+            )
+            raise OAuthError("unauthorized_client", "This token was not issued to this client")
         self.tokens.forget_revocations()
         self.events.record(
             "revoke",

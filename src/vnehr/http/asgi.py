@@ -105,7 +105,11 @@ def build_asgi(server: Server) -> FastAPI:
         principal = None
         try:
             if path != "metadata":
-                principal = _principal(request, base)
+                try:
+                    principal = _principal(request, base)
+                except InvalidToken as exc:
+                    await run_in_threadpool(_refused, request, str(exc))
+                    raise NotAuthorized(str(exc)) from None
             check_format(request.query_params.get("_format"), request.headers.get("accept"))
             body = b""
             if request.method in ("POST", "PUT", "PATCH"):
@@ -122,8 +126,6 @@ def build_asgi(server: Server) -> FastAPI:
             principal=principal,
         )
         response = await run_in_threadpool(router.handle, fhir_request)
-        if response.status == 403 and principal is not None:
-            await run_in_threadpool(_denied, request, principal, path)
         http = _http_response(response, pretty)
         if settings.dev:
             http.headers["X-Vnehr-Mode"] = "development-unauthenticated"
@@ -133,30 +135,16 @@ def build_asgi(server: Server) -> FastAPI:
         """The caller's access token, checked; none in development mode is no limit."""
         if settings.dev and "authorization" not in request.headers:
             return None
-        try:
-            return bearer(auth, request, auth.urls(base))
-        except InvalidToken as exc:
-            auth.service.events.record(
-                "request",
-                "failure",
-                address=address(request),
-                reason="token",
-                why=str(exc),
-                path=request.url.path,
-            )
-            raise NotAuthorized(str(exc)) from None
+        return bearer(auth, request, auth.urls(base))
 
-    def _denied(request: Request, principal: Principal, path: str) -> None:
+    def _refused(request: Request, why: str) -> None:
         auth.service.events.record(
             "request",
             "failure",
-            client_id=principal.client_id,
-            account_id=principal.subject,
-            facility=principal.facility,
             address=address(request),
-            reason="forbidden",
-            method=request.method,
-            path=path,
+            reason="token",
+            why=why,
+            path=request.url.path,
         )
 
     for route in [*auth_routes(auth), *authorize_routes(auth)]:

@@ -13,6 +13,7 @@ from vnehr.storage.base import Store
 
 if TYPE_CHECKING:
     from vnehr.identity.index import PatientIndex
+    from vnehr.interactions.exchange import FhirRequest
     from vnehr.terminology.service import Terminology
 
 Validator = Callable[[dict[str, Any]], list[Issue]]
@@ -26,3 +27,5 @@ class Context:
     validator: Validator
     identity: PatientIndex | None = None  # the master patient index (vnehr.identity)
     terminology: Terminology | None = None  # the terminology service (vnehr.terminology)
+    # Told of every refused request (403) of a caller with a token: the security events.
+    denied: Callable[[FhirRequest, str], None] | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vnehr.auth.access import Grant, restrict, visible_versions
+from vnehr.auth.access import Grant, guard, restrict, visible_versions
 from vnehr.errors import InvalidRequest, Issue, operation_outcome
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
@@ -60,6 +60,7 @@ def search(
     query = build_query(
         ctx.registry, types, request.query, unknown, compartment, request.base_url or None
     )
+    query = guard(ctx, request.principal, query)
     if grant is not None:
         query = restrict(ctx, query, grant)
     query = expand_value_sets(query, expander(ctx))

@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+from vnehr.auth import access
 from vnehr.errors import FhirError, InvalidRequest, Issue, PreconditionFailed, operation_outcome
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.ids import new_id
@@ -159,6 +160,8 @@ class _Transaction:
         self.request = request
         self.dispatch = dispatch
         self.ids: dict[str, str] = {}  # fullUrl -> "Type/id"
+        # What each POST entry's token allows (the router checks the other entries).
+        self.grants: dict[int, access.Grant] = {}
 
     def resolver(self, txn: WriteTransaction) -> Callable[[str], str]:
         def resolve(ref: str) -> str:
@@ -170,6 +173,7 @@ class _Transaction:
             head, sep, query = ref.partition("?")
             if sep and "/" not in head and head[:1].isupper():
                 check_type(head)
+                access.require_all(self.request.principal, (head,), "s")
                 criteria = parse_criteria(self.ctx, head, parse_qsl(query, keep_blank_values=True))
                 found = txn.search_ids(criteria.query, 2)
                 if len(found) != 1:
@@ -227,9 +231,11 @@ class _Transaction:
         if req.method == "POST" and len(parts) == 1 and not parts[0].startswith("$"):
             res_type = parts[0]
             check_type(res_type)
+            self.grants[i] = access.require(req.principal, res_type, "c")
             existing = None
             if_none_exist = req.header("if-none-exist")
             if if_none_exist:
+                access.require_all(req.principal, (res_type,), "s")
                 existing = single_match(
                     txn, criteria_from_text(self.ctx, res_type, if_none_exist), lock=True
                 )
@@ -242,6 +248,7 @@ class _Transaction:
         elif req.method == "PUT" and len(parts) == 1 and req.query:
             res_type = parts[0]
             check_type(res_type)
+            access.require_all(req.principal, (res_type,), "s")
             found = single_match(txn, parse_criteria(self.ctx, res_type, req.query), lock=True)
             body_id = (req.resource or {}).get("id")
             target = found or (body_id if isinstance(body_id, str) else new_id())
@@ -267,7 +274,9 @@ class _Transaction:
             return written(req, stored, 200)
         resource = body_resource(req, res_type)
         stored, warnings = create_resource(self.ctx, txn, resource, res_id=assigned)
-        return written(req, stored, 201, warnings)
+        return access.check_written(
+            self.ctx, txn, self.grants[i], written(req, stored, 201, warnings)
+        )
 
 
 def transaction(
@@ -277,7 +286,11 @@ def transaction(
 
 
 def batch(
-    ctx: Context, request: FhirRequest, entries: list[Any], dispatch: Dispatch
+    ctx: Context,
+    request: FhirRequest,
+    entries: list[Any],
+    dispatch: Dispatch,
+    refused: Callable[[FhirRequest, FhirError], None] | None = None,
 ) -> FhirResponse:
     out = []
     for i, entry in enumerate(entries):
@@ -287,6 +300,8 @@ def batch(
                 req.resource = _rewrite(req.resource, {}, _no_urn_refs)
             response = dispatch(req, None)
         except FhirError as exc:
+            if refused is not None:
+                refused(req, exc)
             response = FhirResponse(exc.status, resource=exc.outcome())
         except Exception as exc:
             issue = Issue("fatal", "exception", f"Internal error: {type(exc).__name__}")
