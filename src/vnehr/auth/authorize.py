@@ -294,18 +294,38 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         sealed = pages.seal({**pending, "step": "login"}, urls)
         return login_page(request, lang, client, sealed, urls)
 
-    def _unseal(request: Request, state: str, urls: Urls, step: str) -> dict[str, Any] | None:
+    async def _unseal(request: Request, state: str, urls: Urls, step: str) -> dict[str, Any] | None:
+        """The signed state of a page step; a forged, expired or other step's state is
+        refused and recorded (someone may be trying to skip the password)."""
         try:
             pending = pages.unseal(state, urls)
-        except InvalidToken:
+        except InvalidToken as exc:
+            await record(
+                "authorize",
+                "failure",
+                address=address(request),
+                reason="state",
+                step=step,
+                why=str(exc),
+            )
             return None
-        return pending if pending.get("step") == step else None
+        if pending.get("step") != step:
+            await record(
+                "authorize",
+                "failure",
+                address=address(request),
+                reason="state",
+                step=step,
+                why=f"a {pending.get('step')} state",
+            )
+            return None
+        return pending
 
     async def login(request: Request) -> Response:
         lang = language(request)
         urls = auth.urls(fhir_base(request))
         form = await _form(request)
-        pending = _unseal(request, form.get("state", ""), urls, "login")
+        pending = await _unseal(request, form.get("state", ""), urls, "login")
         if pending is None:
             return error_page(request, lang, STRINGS[lang]["expired"])
         client = auth.service.clients.get(pending["client_id"])
@@ -353,7 +373,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         lang = language(request)
         urls = auth.urls(fhir_base(request))
         form = await _form(request)
-        pending = _unseal(request, form.get("state", ""), urls, "consent")
+        pending = await _unseal(request, form.get("state", ""), urls, "consent")
         if pending is None:
             return error_page(request, lang, STRINGS[lang]["expired"])
         account = auth.accounts.get(str(pending.get("account")))
@@ -374,6 +394,16 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         try:
             granted = pages.authorization(pending, account, form.get("patient") or None)
         except AppError as exc:
+            await record(
+                "consent",
+                "failure",
+                client_id=pending["client_id"],
+                account_id=account.account_id,
+                facility=account.facility,
+                address=address(request),
+                reason=exc.error,
+                why=exc.description,
+            )
             return _redirect(
                 redirect_uri, {"error": exc.error, "error_description": exc.description, **back}
             )
@@ -398,7 +428,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
             sealed = pages.seal({"step": "activate"}, urls)
             return render("activate.html", lang, request=request, state=sealed, action=action)
         form = await _form(request)
-        if _unseal(request, form.get("state", ""), urls, "activate") is None:
+        if await _unseal(request, form.get("state", ""), urls, "activate") is None:
             return error_page(request, lang, STRINGS[lang]["expired"])
         again = pages.seal({"step": "activate"}, urls)
         if form.get("password", "") != form.get("password2", ""):
@@ -439,7 +469,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         lang = language(request)
         urls = auth.urls(fhir_base(request))
         form = await _form(request)
-        pending = _unseal(request, form.get("state", ""), urls, "totp")
+        pending = await _unseal(request, form.get("state", ""), urls, "totp")
         if pending is None:
             return error_page(request, lang, STRINGS[lang]["expired"])
         account_id = str(pending["account"])
@@ -469,7 +499,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         lang = language(request)
         urls = auth.urls(fhir_base(request))
         vneid = auth.vneid(urls)
-        pending = _unseal(request, request.query_params.get("state", ""), urls, "login")
+        pending = await _unseal(request, request.query_params.get("state", ""), urls, "login")
         if vneid is None or pending is None:
             return error_page(request, lang, STRINGS[lang]["expired"])
         try:
@@ -503,7 +533,7 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         lang = language(request)
         urls = auth.urls(fhir_base(request))
         vneid = auth.vneid(urls)
-        flow = _unseal(request, request.cookies.get("vnehr_vneid", ""), urls, "vneid")
+        flow = await _unseal(request, request.cookies.get("vnehr_vneid", ""), urls, "vneid")
         if vneid is None or flow is None:
             return error_page(request, lang, STRINGS[lang]["expired"])
         query = request.query_params

@@ -281,6 +281,7 @@ STRINGS: Mapping[str, dict[str, str]] = {
         "activation_attempts": "Mã bảo mật đã bị nhập sai quá nhiều lần. Vui lòng xin cấp mã mới.",
         "activation_rate-limited": "Bạn đã thử quá nhiều lần. Vui lòng thử lại sau một giờ.",
         "password_short": "Mật khẩu phải có ít nhất 10 ký tự.",
+        "password_mismatch": "Hai lần nhập mật khẩu không giống nhau.",
         "password_long": "Mật khẩu không được dài quá 256 ký tự.",
         "password_digits": "Mật khẩu không được chỉ gồm chữ số (như ngày sinh, số điện thoại).",
         "password_username": "Mật khẩu không được chứa số CCCD hoặc tên đăng nhập.",
@@ -356,6 +357,7 @@ STRINGS: Mapping[str, dict[str, str]] = {
         "ask for a new one.",
         "activation_rate-limited": "Too many attempts. Please try again in an hour.",
         "password_short": "The password must have at least 10 characters.",
+        "password_mismatch": "The two passwords are not the same.",
         "password_long": "The password must have at most 256 characters.",
         "password_digits": "The password must not be only digits (such as a date or a phone "
         "number).",

@@ -160,6 +160,28 @@ class TokenService:
             error.client_id = exc.client_id  # the client it claimed to be, for the event
             raise error from None
 
+    def _recorded_client(
+        self,
+        kind: str,
+        form: Mapping[str, str],
+        headers: Mapping[str, str],
+        urls: Urls,
+        address: str,
+    ) -> Client:
+        """The calling client; a failed authentication is a security event (a secret
+        guessed here must leave the same trace as at the token endpoint)."""
+        try:
+            return self._client(form, headers, urls, address)
+        except OAuthError as exc:
+            self.events.record(
+                kind,
+                "failure",
+                client_id=exc.client_id or form.get("client_id"),
+                address=address,
+                reason=exc.reason,
+            )
+            raise
+
     def _client_credentials(
         self, form: Mapping[str, str], client: Client, urls: Urls
     ) -> dict[str, Any]:
@@ -470,7 +492,7 @@ class TokenService:
         self, form: Mapping[str, str], headers: Mapping[str, str], urls: Urls, address: str
     ) -> dict[str, Any]:
         """RFC 7662, for authenticated clients (resource servers, the client itself)."""
-        client = self._client(form, headers, urls, address)
+        client = self._recorded_client("introspect", form, headers, urls, address)
         if client.public:
             raise OAuthError("invalid_client", "Introspection needs an authenticated client", 401)
         token = form.get("token", "")
@@ -508,7 +530,7 @@ class TokenService:
     ) -> None:
         """RFC 7009: revoke an access or refresh token of the calling client; an unknown
         token is not an error (the client's goal, a dead token, is reached)."""
-        client = self._client(form, headers, urls, address)
+        client = self._recorded_client("revoke", form, headers, urls, address)
         token = form.get("token", "")
         now = int(self.clock())
         try:

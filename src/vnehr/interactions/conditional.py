@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from vnehr.auth.access import guard
+from vnehr.auth.tokens import Principal
 from vnehr.errors import InvalidRequest, PreconditionFailed
 from vnehr.interactions.context import Context
 from vnehr.interactions.value_sets import expander
@@ -31,23 +33,33 @@ class Criteria:
         return f"{self.res_type}?{'&'.join(parts)}"
 
 
-def parse_criteria(ctx: Context, res_type: str, pairs: list[tuple[str, str]]) -> Criteria:
+def parse_criteria(
+    ctx: Context,
+    res_type: str,
+    pairs: list[tuple[str, str]],
+    principal: Principal | None = None,
+) -> Criteria:
+    """The criteria of a conditional interaction; with a caller's token, the types they
+    chain into are held to its scopes (auth/access.py), as in a search."""
     criteria = [(k, v) for k, v in pairs if k not in RESULT_PARAMS]
     if not criteria:
         raise InvalidRequest("Conditional interaction without search criteria")
     query = build_query(ctx.registry, (res_type,), criteria, Unknown(strict=True))
+    query = guard(ctx, principal, query)
     query = expand_value_sets(query, expander(ctx))
     return Criteria(res_type, query, tuple(criteria))
 
 
-def criteria_from_text(ctx: Context, res_type: str, text: str) -> Criteria:
+def criteria_from_text(
+    ctx: Context, res_type: str, text: str, principal: Principal | None = None
+) -> Criteria:
     """`identifier=a|b&birthdate=2000` (an If-None-Exist header or a URL's query)."""
     text = text.split("?", 1)[1] if "?" in text else text
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         raise InvalidRequest(f"Malformed search criteria {text!r}") from None
-    return parse_criteria(ctx, res_type, pairs)
+    return parse_criteria(ctx, res_type, pairs, principal)
 
 
 def matches(txn: WriteTransaction, criteria: Criteria, *, lock: bool) -> list[str]:

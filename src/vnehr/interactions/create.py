@@ -34,7 +34,7 @@ def create(
     resource = body_resource(request, res_type)
     if_none_exist = request.header("if-none-exist")
     if if_none_exist:
-        criteria = criteria_from_text(ctx, res_type, if_none_exist)
+        criteria = criteria_from_text(ctx, res_type, if_none_exist, request.principal)
         existing = single_match(txn, criteria, lock=True)
         if existing is not None:
             stored = txn.read(res_type, existing)

@@ -46,7 +46,7 @@ def conditional_delete(
     ctx: Context, request: FhirRequest, res_type: str, txn: WriteTransaction
 ) -> FhirResponse:
     check_type(res_type)
-    criteria = criteria_from_text(ctx, res_type, urlencode(request.query))
+    criteria = criteria_from_text(ctx, res_type, urlencode(request.query), request.principal)
     found = single_match(txn, criteria, lock=True)
     if found is None:
         outcome = operation_outcome(

@@ -174,7 +174,12 @@ class _Transaction:
             if sep and "/" not in head and head[:1].isupper():
                 check_type(head)
                 access.require_all(self.request.principal, (head,), "s")
-                criteria = parse_criteria(self.ctx, head, parse_qsl(query, keep_blank_values=True))
+                criteria = parse_criteria(
+                    self.ctx,
+                    head,
+                    parse_qsl(query, keep_blank_values=True),
+                    self.request.principal,
+                )
                 found = txn.search_ids(criteria.query, 2)
                 if len(found) != 1:
                     raise PreconditionFailed(
@@ -237,7 +242,9 @@ class _Transaction:
             if if_none_exist:
                 access.require_all(req.principal, (res_type,), "s")
                 existing = single_match(
-                    txn, criteria_from_text(self.ctx, res_type, if_none_exist), lock=True
+                    txn,
+                    criteria_from_text(self.ctx, res_type, if_none_exist, req.principal),
+                    lock=True,
                 )
             target = existing or new_id()
             req.headers = {**req.headers, "x-vnehr-assigned-id": target}
@@ -249,7 +256,9 @@ class _Transaction:
             res_type = parts[0]
             check_type(res_type)
             access.require_all(req.principal, (res_type,), "s")
-            found = single_match(txn, parse_criteria(self.ctx, res_type, req.query), lock=True)
+            found = single_match(
+                txn, parse_criteria(self.ctx, res_type, req.query, req.principal), lock=True
+            )
             body_id = (req.resource or {}).get("id")
             target = found or (body_id if isinstance(body_id, str) else new_id())
             req.path, req.query = f"{res_type}/{target}", []

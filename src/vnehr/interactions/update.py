@@ -69,7 +69,7 @@ def conditional_update(
 ) -> FhirResponse:
     check_type(res_type)
     resource = body_resource(request, res_type)
-    criteria = criteria_from_text(ctx, res_type, _query_text(request))
+    criteria = criteria_from_text(ctx, res_type, _query_text(request), request.principal)
     found = single_match(txn, criteria, lock=True)
     body_id = resource.get("id")
     if found is None:
