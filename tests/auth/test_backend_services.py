@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from tests.smart import (
     assertion,
     backend_token,
     bearer,
+    example_keys,
     open_client,
     register_backend,
     secure_settings,
@@ -117,3 +121,54 @@ def test_the_fhir_api_refuses_a_request_without_a_token(api: TestClient) -> None
     assert response.json()["resourceType"] == "OperationOutcome"
     assert response.headers["www-authenticate"].startswith('Bearer realm="vnehr"')
     assert api.get("/fhir/metadata").status_code == 200
+
+
+def test_v1_scopes_read_as_v2(api: TestClient) -> None:
+    client_id, private = register_backend(api, scope="system/Observation.read system/Patient.*")
+    body = backend_token(api, client_id, private, "system/Observation.read system/Patient.*")
+    headers = bearer(body.json()["access_token"])
+    assert api.get("/fhir/Observation", headers=headers).status_code == 200
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "HbA1c"}}
+    assert api.post("/fhir/Observation", json=obs, headers=headers).status_code == 403
+    patient = {"resourceType": "Patient", "name": [{"family": "Nguyễn"}]}
+    created = api.post("/fhir/Patient", json=patient, headers=headers)
+    assert created.status_code == 201
+    assert api.delete(f"/fhir/Patient/{created.json()['id']}", headers=headers).status_code == 204
+
+
+def test_a_client_registered_with_a_jwks_uri_is_checked_with_the_keys_found_there(
+    api: TestClient,
+) -> None:
+    public, private = example_keys("ES384")
+    body = json.dumps(public).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"http://127.0.0.1:{http.server_address[1]}/jwks.json"
+        registered, _ = server_of(api).auth.service.clients.register(
+            "HIS with a jwks_uri",
+            kind="backend",
+            auth_method="private_key_jwt",
+            scopes="system/*.rs",
+            jwks_uri=uri,
+        )
+        answer = backend_token(api, registered.client_id, private, "system/*.rs", "ES384")
+        assert answer.status_code == 200, answer.text
+        _, other = example_keys("RS384")
+        forged = backend_token(api, registered.client_id, other, "system/*.rs", "RS384")
+        assert forged.status_code == 401
+    finally:
+        http.shutdown()
+        http.server_close()
