@@ -213,3 +213,47 @@ def system_token(client: TestClient, scope: str = "system/*.cruds") -> str:
     response = backend_token(client, client_id, private, scope)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+CITIZEN_PASSWORD = "Mật-khẩu-của-Lan-2026"  # Nguyễn Thị Lan's
+DOCTOR_PASSWORD = "bac-si-Duc-rat-an-toan"  # BS Đức's, a doctor at facility org-a
+
+
+def seed_people(client: TestClient) -> dict[str, str]:
+    """Nguyễn Thị Lan (a Patient and her citizen account), another patient, an Observation
+    for each, and BS Đức, a doctor at facility org-a: ids by "lan", "other", "lan_obs",
+    "other_obs", and Lan's CCCD as "cccd"."""
+    from tests.people import CCCD, lan
+
+    admin = bearer(system_token(client))
+    ids: dict[str, str] = {}
+    for key, patient in (("lan", lan()), ("other", lan("079214000123"))):
+        created = client.post("/fhir/Patient", json=patient, headers=admin)
+        assert created.status_code == 201, created.text
+        ids[key] = created.json()["id"]
+        obs = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "HbA1c"},
+            "subject": {"reference": f"Patient/{ids[key]}"},
+        }
+        ids[f"{key}_obs"] = client.post("/fhir/Observation", json=obs, headers=admin).json()["id"]
+    cccd = next(i["value"] for i in lan()["identifier"] if i["system"] == CCCD)
+    accounts = server_of(client).auth.accounts
+    accounts.create(
+        "citizen",
+        cccd,
+        password=CITIZEN_PASSWORD,
+        name="Nguyễn Thị Lan",
+        fhir_user=f"Patient/{ids['lan']}",
+    )
+    accounts.create(
+        "practitioner",
+        "bs.duc",
+        password=DOCTOR_PASSWORD,
+        name="BS Đức",
+        fhir_user="Practitioner/duc",
+        facility="org-a",
+    )
+    ids["cccd"] = cccd
+    return ids

@@ -115,15 +115,17 @@ class Router:
                         access.require_all(principal, (res_type,), "s")
                     return self._write(
                         txn,
-                        lambda t: self._checked(t, found, create.create(ctx, request, res_type, t)),
+                        lambda t: access.check_written(
+                            ctx, t, found, create.create(ctx, request, res_type, t)
+                        ),
                     )
                 case "PUT":
                     found = access.require(principal, res_type, "u")
                     access.require_all(principal, (res_type,), "s")
                     return self._write(
                         txn,
-                        lambda t: self._checked(
-                            t, found, update.conditional_update(ctx, request, res_type, t)
+                        lambda t: access.check_written(
+                            ctx, t, found, update.conditional_update(ctx, request, res_type, t)
                         ),
                     )
                 case "DELETE":
@@ -138,8 +140,8 @@ class Router:
                     access.require_all(principal, (res_type,), "s")
                     return self._write(
                         txn,
-                        lambda t: self._checked(
-                            t, found, patch.conditional_patch(ctx, request, res_type, t)
+                        lambda t: access.check_written(
+                            ctx, t, found, patch.conditional_patch(ctx, request, res_type, t)
                         ),
                     )
             raise MethodNotAllowed(f"{method} is not allowed on {res_type}")
@@ -166,8 +168,8 @@ class Router:
                     found = self._visible(request, res_type, res_id, "u", txn, write=True)
                     return self._write(
                         txn,
-                        lambda t: self._checked(
-                            t, found, update.update(ctx, request, res_type, res_id, t)
+                        lambda t: access.check_written(
+                            ctx, t, found, update.update(ctx, request, res_type, res_id, t)
                         ),
                     )
                 case "DELETE":
@@ -179,8 +181,8 @@ class Router:
                     found = self._visible(request, res_type, res_id, "u", txn, write=True)
                     return self._write(
                         txn,
-                        lambda t: self._checked(
-                            t, found, patch.patch(ctx, request, res_type, res_id, t)
+                        lambda t: access.check_written(
+                            ctx, t, found, patch.patch(ctx, request, res_type, res_id, t)
                         ),
                     )
             raise MethodNotAllowed(f"{method} is not allowed on {res_type}/{res_id}")
@@ -232,11 +234,6 @@ class Router:
         if write:
             raise Forbidden(f"{res_type}/{res_id} is outside what the access token allows")
         raise NotFound(f"{res_type}/{res_id} is not known")
-
-    def _checked(
-        self, txn: WriteTransaction, found: access.Grant, response: FhirResponse
-    ) -> FhirResponse:
-        return access.check_written(self.ctx, txn, found, response)
 
     def _only(self, method: str, allowed: tuple[str, ...], what: str) -> None:
         if method not in allowed:

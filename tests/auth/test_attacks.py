@@ -28,6 +28,8 @@ from tests.smart import (
     APP_REDIRECT,
     ASSERTION_TYPE,
     BASE,
+    CITIZEN_PASSWORD,
+    DOCTOR_PASSWORD,
     FHIR,
     assertion,
     authorize_params,
@@ -41,6 +43,7 @@ from tests.smart import (
     register_app,
     register_backend,
     secure_settings,
+    seed_people,
     server_of,
     sign_in,
     system_token,
@@ -50,8 +53,8 @@ from vnehr.auth.keys import SigningKeys
 from vnehr.settings import Settings
 
 LAN_CCCD = "001185012345"  # Nguyễn Thị Lan's CCCD (tests/people.py)
-LAN_PASSWORD = "Mật-khẩu-của-Lan-2026"
-DUC_PASSWORD = "bac-si-Duc-rat-an-toan"  # BS Đức, a doctor at facility org-a
+LAN_PASSWORD = CITIZEN_PASSWORD
+DUC_PASSWORD = DOCTOR_PASSWORD  # BS Đức, a doctor at facility org-a
 
 
 @pytest.fixture
@@ -629,38 +632,7 @@ def test_an_error_goes_to_the_registered_redirect_uri_when_the_request_names_non
 
 @pytest.fixture
 def people(api: TestClient) -> dict[str, str]:
-    """Nguyễn Thị Lan (a Patient and her citizen account), another patient, an
-    Observation for each, and BS Đức, a doctor at facility org-a."""
-    admin = bearer(system_token(api))
-    ids: dict[str, str] = {}
-    for key, patient in (("lan", lan()), ("other", lan("079214000123"))):
-        created = api.post("/fhir/Patient", json=patient, headers=admin)
-        assert created.status_code == 201, created.text
-        ids[key] = created.json()["id"]
-        obs = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"text": "HbA1c"},
-            "subject": {"reference": f"Patient/{ids[key]}"},
-        }
-        ids[f"{key}_obs"] = api.post("/fhir/Observation", json=obs, headers=admin).json()["id"]
-    accounts = server_of(api).auth.accounts
-    accounts.create(
-        "citizen",
-        LAN_CCCD,
-        password=LAN_PASSWORD,
-        name="Nguyễn Thị Lan",
-        fhir_user=f"Patient/{ids['lan']}",
-    )
-    accounts.create(
-        "practitioner",
-        "bs.duc",
-        password=DUC_PASSWORD,
-        name="BS Đức",
-        fhir_user="Practitioner/duc",
-        facility="org-a",
-    )
-    return ids
+    return seed_people(api)
 
 
 def login_state(api: TestClient, client_id: str, scope: str = "user/*.rs") -> str:

@@ -11,22 +11,20 @@ import pytest
 from joserfc import jwk, jwt
 from starlette.testclient import TestClient
 
-from tests.people import lan
 from tests.smart import (
     APP_REDIRECT,
+    CITIZEN_PASSWORD,
+    DOCTOR_PASSWORD,
     FHIR,
     bearer,
     exchange,
     open_client,
     register_app,
     secure_settings,
-    server_of,
+    seed_people,
     sign_in,
     system_token,
 )
-
-CITIZEN_PASSWORD = "Mật-khẩu-của-Lan-2026"
-DOCTOR_PASSWORD = "bac-si-Duc-rat-an-toan"
 
 
 @pytest.fixture
@@ -36,42 +34,7 @@ def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
 
 @pytest.fixture
 def people(api: TestClient) -> dict[str, Any]:
-    """Two patients (Lan, and another), an Observation for each, Lan's citizen account and
-    a doctor's account at facility org-a."""
-    admin = bearer(system_token(api))
-    ids: dict[str, Any] = {}
-    for key, family in (("lan", None), ("other", "Trần")):
-        patient = lan() if family is None else {**lan(), "name": [{"family": family}]}
-        patient.pop("identifier", None) if family else None
-        created = api.post("/fhir/Patient", json=patient, headers=admin)
-        assert created.status_code == 201, created.text
-        ids[key] = created.json()["id"]
-        obs = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": {"text": "HbA1c"},
-            "subject": {"reference": f"Patient/{ids[key]}"},
-        }
-        ids[f"{key}_obs"] = api.post("/fhir/Observation", json=obs, headers=admin).json()["id"]
-    accounts = server_of(api).auth.accounts
-    cccd = next(i["value"] for i in lan()["identifier"] if i["system"].endswith("national_id"))
-    accounts.create(
-        "citizen",
-        cccd,
-        password=CITIZEN_PASSWORD,
-        name="Nguyễn Thị Lan",
-        fhir_user=f"Patient/{ids['lan']}",
-    )
-    accounts.create(
-        "practitioner",
-        "bs.duc",
-        password=DOCTOR_PASSWORD,
-        name="BS Đức",
-        fhir_user="Practitioner/duc",
-        facility="org-a",
-    )
-    ids["cccd"] = cccd
-    return ids
+    return seed_people(api)
 
 
 def test_a_citizen_signs_in_and_sees_only_her_own_record(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -160,6 +160,8 @@ def openid_configuration(auth: AuthorizationServer, urls: Urls) -> dict[str, Any
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# The token service's endpoints: (form, headers, urls, caller's address) -> JSON answer.
+FormCall = Callable[[dict[str, str], Mapping[str, str], Urls, str], "dict[str, Any] | None"]
 
 
 def routes(auth: AuthorizationServer) -> list[Route]:
@@ -175,49 +177,33 @@ def routes(auth: AuthorizationServer) -> list[Route]:
     async def jwks(request: Request) -> Response:
         return JSONResponse(auth.keys.public_jwks(), headers={"Cache-Control": "max-age=300"})
 
-    async def token(request: Request) -> Response:
-        urls = auth.urls(fhir_base(request))
-        try:
-            form = await read_form(request)
-        except OAuthError as exc:
-            error, why = exc.error, str(exc)
-            await run_in_threadpool(
-                lambda: service.events.record(
-                    "token", "failure", address=address(request), reason=error, why=why
+    def form_endpoint(kind: str, call: FormCall, *, needs_token: bool) -> Handler:
+        """An OAuth endpoint taking a form: a malformed one is refused with an event (a
+        client probing the parser leaves a trace); `call` records its own outcomes."""
+
+        async def endpoint(request: Request) -> Response:
+            urls = auth.urls(fhir_base(request))
+            try:
+                form = await read_form(request)
+                if needs_token and "token" not in form:
+                    raise OAuthError("invalid_request", "token is required")
+            except OAuthError as exc:
+                error, why, where = exc.error, str(exc), address(request)
+                await run_in_threadpool(
+                    lambda: service.events.record(
+                        kind, "failure", address=where, reason=error, why=why
+                    )
                 )
-            )
-            return oauth_error(exc)
-        try:
-            answer = await run_in_threadpool(
-                service.token, form, request.headers, urls, address(request)
-            )
-        except OAuthError as exc:
-            return oauth_error(exc)
-        return json_response(answer)
+                return oauth_error(exc)
+            try:
+                answer = await run_in_threadpool(
+                    call, form, request.headers, urls, address(request)
+                )
+            except OAuthError as exc:
+                return oauth_error(exc)
+            return json_response({} if answer is None else answer)
 
-    async def introspect(request: Request) -> Response:
-        urls = auth.urls(fhir_base(request))
-        try:
-            form = await read_form(request)
-            if "token" not in form:
-                raise OAuthError("invalid_request", "token is required")
-            answer = await run_in_threadpool(
-                service.introspect, form, request.headers, urls, address(request)
-            )
-        except OAuthError as exc:
-            return oauth_error(exc)
-        return json_response(answer)
-
-    async def revoke(request: Request) -> Response:
-        urls = auth.urls(fhir_base(request))
-        try:
-            form = await read_form(request)
-            if "token" not in form:
-                raise OAuthError("invalid_request", "token is required")
-            await run_in_threadpool(service.revoke, form, request.headers, urls, address(request))
-        except OAuthError as exc:
-            return oauth_error(exc)
-        return json_response({})
+        return endpoint
 
     async def launch(request: Request) -> Response:
         """An EHR (a client holding `vnehr/launch`) registers the context of an EHR launch:
@@ -356,9 +342,21 @@ def routes(auth: AuthorizationServer) -> list[Route]:
         Route("/.well-known/openid-configuration", discovery(openid_configuration)),
         Route("/fhir/.well-known/openid-configuration", discovery(openid_configuration)),
         Route("/auth/jwks", jwks),
-        Route("/auth/token", token, methods=["POST"]),
-        Route("/auth/introspect", introspect, methods=["POST"]),
-        Route("/auth/revoke", revoke, methods=["POST"]),
+        Route(
+            "/auth/token",
+            form_endpoint("token", service.token, needs_token=False),
+            methods=["POST"],
+        ),
+        Route(
+            "/auth/introspect",
+            form_endpoint("introspect", service.introspect, needs_token=True),
+            methods=["POST"],
+        ),
+        Route(
+            "/auth/revoke",
+            form_endpoint("revoke", service.revoke, needs_token=True),
+            methods=["POST"],
+        ),
         Route("/auth/launch", launch, methods=["POST"]),
         Route("/auth/admin/clients", admin_clients, methods=["GET", "POST"]),
         Route("/auth/admin/accounts", admin_accounts, methods=["GET", "POST"]),

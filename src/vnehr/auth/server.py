@@ -12,15 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from vnehr.auth.accounts import Account, AccountError
+from vnehr.auth.accounts import Account, AccountError, Accounts
+from vnehr.auth.activation import Activation
 from vnehr.auth.keys import KeyFileError, SigningKeys
 from vnehr.auth.service import TokenService, Urls
 from vnehr.settings import Settings, SettingsError
 from vnehr.storage.base import Store
 
 if TYPE_CHECKING:
-    from vnehr.auth.accounts import Accounts
-    from vnehr.auth.activation import Activation
     from vnehr.auth.vneid import VneidClient
     from vnehr.interactions.exchange import FhirRequest
 
@@ -72,9 +71,6 @@ class AuthorizationServer:
         find_patients: Callable[[str], list[str]] | None = None,
         person_of: Callable[[str], str | None] | None = None,
     ) -> None:
-        from vnehr.auth.accounts import Accounts
-        from vnehr.auth.activation import Activation
-
         self.settings = settings
         self.store = store
         self.keys = keys
