@@ -17,7 +17,13 @@ from starlette.testclient import TestClient
 
 from vnehr.app import Server, create_app, create_server
 from vnehr.settings import Settings
-from vnehr.storage.schema import AUTH_TABLES, INDEX_TABLES, MPI_TABLES, TERMINOLOGY_TABLES
+from vnehr.storage.schema import (
+    ACCESS_TABLES,
+    AUTH_TABLES,
+    INDEX_TABLES,
+    MPI_TABLES,
+    TERMINOLOGY_TABLES,
+)
 
 PG_URL = os.environ.get("VNEHR_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -60,6 +66,7 @@ def _truncate(url: str) -> None:
                     *MPI_TABLES,
                     *TERMINOLOGY_TABLES,
                     *AUTH_TABLES,
+                    *ACCESS_TABLES,
                 )
             )
             conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")

@@ -57,6 +57,14 @@ class Settings:
     vneid_client_id: str = ""
     vneid_client_secret: str = ""  # a secret: give it as VNEHR_VNEID_CLIENT_SECRET_FILE
     vneid_cccd_claim: str = "cccd"
+    # Access control (vnehr.policy, docs/access.md).
+    access_sharing: str = "opt-out"  # opt-out: shared unless the citizen denies; opt-in
+    access_care_window_days: int = 365  # an encounter opens a patient's record this long
+    access_break_glass_minutes: int = 60
+    access_labels: str = ""  # a YAML file of labelling rules (default: the built-in rules)
+    access_sensitive: str = "HIV,PSY,ETH,SDV,SEX,STD"  # labels hidden from other facilities
+    access_guardian_age: int = 18  # a parent's access to a child's record ends at this age
+    public_health_min_count: int = 5  # counts below this are not given
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -91,6 +99,13 @@ class Settings:
             raise SettingsError("VNEHR_DEFAULT_PAGE_SIZE must be between 1 and max_page_size")
         if not 60 <= self.auth_token_lifetime <= 3600:
             raise SettingsError("VNEHR_AUTH_TOKEN_LIFETIME must be between 60 and 3600 seconds")
+        if self.access_sharing not in ("opt-out", "opt-in"):
+            raise SettingsError("VNEHR_ACCESS_SHARING must be opt-out or opt-in")
+        if self.access_care_window_days < 1 or self.access_break_glass_minutes < 1:
+            raise SettingsError(
+                "VNEHR_ACCESS_CARE_WINDOW_DAYS and VNEHR_ACCESS_BREAK_GLASS_MINUTES must be "
+                "at least 1"
+            )
         unknown = set(self.login_methods) - {"password", "vneid"}
         if unknown:
             raise SettingsError(
@@ -108,6 +123,10 @@ class Settings:
     @property
     def login_methods(self) -> tuple[str, ...]:
         return tuple(m.strip() for m in self.auth_login.split(",") if m.strip())
+
+    @property
+    def sensitive_labels(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.access_sensitive.split(",") if c.strip())
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).checked()

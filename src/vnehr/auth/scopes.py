@@ -32,6 +32,8 @@ PLAIN = frozenset(
         ADMIN := "vnehr/admin",  # operators: manage clients and accounts
         ISSUE_CODES := "vnehr/activation",  # facilities: issue citizens' activation codes
         LAUNCH := "vnehr/launch",  # an EHR: create EHR-launch contexts for its apps
+        NATIONAL := "vnehr/national",  # a national service: every record (vnehr.policy)
+        PUBLIC_HEALTH := "vnehr/public-health",  # counts only, never a record
     }
 )
 

@@ -326,6 +326,31 @@ def _auth_migration(dialect: str) -> list[str]:
     ]
 
 
+ACCESS_TABLES: tuple[str, ...] = ("access_rules",)
+
+
+def _access_migration(dialect: str) -> list[str]:
+    """0009: access control (vnehr.policy, docs/access.md). Times are epoch microseconds.
+
+    access_rules: who may see a patient's record, derived from resources as they are written
+    (in the same transaction) and from break-the-glass: `source` the resource (`Encounter/1`,
+    `Consent/7`) or `break-glass/<id>`; `patient_id` a Patient id (the person's other
+    Patients are reached through mpi_records when searching); `party` `Organization/<id>`,
+    `Practitioner/<id>`, `cccd/<number>` (a guardian) or `*` (everyone); `effect` care,
+    referral, permit, deny, guardian, break-glass; `label` a security label the rule is
+    about ('' = the whole record); in force from `start` until `until`.
+    """
+    key = "INTEGER" if dialect == "sqlite" else "BIGINT"
+    return [
+        "CREATE TABLE access_rules (source TEXT NOT NULL, patient_id TEXT NOT NULL, "
+        "party TEXT NOT NULL, effect TEXT NOT NULL, label TEXT NOT NULL DEFAULT '', "
+        f"start {key} NOT NULL, until {key} NOT NULL, reason TEXT)",
+        "CREATE INDEX access_rules_patient ON access_rules (patient_id, party, effect, until)",
+        "CREATE INDEX access_rules_party ON access_rules (party, effect, until, patient_id)",
+        "CREATE INDEX access_rules_source ON access_rules (source)",
+    ]
+
+
 SQLITE_MIGRATIONS: list[tuple[str, list[str]]] = [
     (
         "0001_resources",
@@ -366,6 +391,7 @@ SQLITE_MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0005_identity", _identity_migration("sqlite")),
     ("0007_terminology", _terminology_migration("sqlite")),
     ("0008_auth", _auth_migration("sqlite")),
+    ("0009_access", _access_migration("sqlite")),
 ]
 
 POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
@@ -429,4 +455,5 @@ POSTGRES_MIGRATIONS: list[tuple[str, list[str]]] = [
     ),
     ("0007_terminology", _terminology_migration("postgresql")),
     ("0008_auth", _auth_migration("postgresql")),
+    ("0009_access", _access_migration("postgresql")),
 ]
