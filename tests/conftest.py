@@ -19,6 +19,7 @@ from vnehr.app import Server, create_app, create_server
 from vnehr.settings import Settings
 from vnehr.storage.schema import (
     ACCESS_TABLES,
+    AUDIT_TABLES,
     AUTH_TABLES,
     INDEX_TABLES,
     MPI_TABLES,
@@ -67,6 +68,7 @@ def _truncate(url: str) -> None:
                     *TERMINOLOGY_TABLES,
                     *AUTH_TABLES,
                     *ACCESS_TABLES,
+                    *AUDIT_TABLES,
                 )
             )
             conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")

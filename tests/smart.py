@@ -215,6 +215,14 @@ def system_token(client: TestClient, scope: str = "system/*.cruds") -> str:
     return str(response.json()["access_token"])
 
 
+def national_token(client: TestClient, scope: str = "system/*.cruds vnehr/national") -> str:
+    """A national service's token: no facility, every record (vnehr.policy)."""
+    client_id, private = register_backend(client, scope=scope, facility=None)
+    response = backend_token(client, client_id, private, scope)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
 CITIZEN_PASSWORD = "Mật-khẩu-của-Lan-2026"  # Nguyễn Thị Lan's
 DOCTOR_PASSWORD = "bac-si-Duc-rat-an-toan"  # BS Đức's, a doctor at facility org-a
 

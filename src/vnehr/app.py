@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from vnehr.audit.trail import AuditTrail
 from vnehr.auth.activation import patients_with_cccd, person_of_patient
 from vnehr.auth.server import AuthorizationServer, check_serving
 from vnehr.checks import check
 from vnehr.identity.index import PatientIndex
 from vnehr.interactions.context import Context
+from vnehr.policy.rules import AccessRules
 from vnehr.router import Router
 from vnehr.search.custom import CommitHook, CustomParameters, TrackedStore
 from vnehr.search.extract import Extractor
@@ -33,8 +35,11 @@ class Server:
     search_parameters: CustomParameters
     identity: PatientIndex | None
     auth: AuthorizationServer
+    audit: AuditTrail | None = None
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()  # writes the read events still queued
         self.store.close()
 
 
@@ -55,6 +60,8 @@ def create_server(settings: Settings) -> Server:
     identity = PatientIndex() if settings.mpi else None
     # The terminology tables follow CodeSystem and ConceptMap writes, in the same way.
     hooks: list[CommitHook] = [TerminologyIndex(), *([identity] if identity else [])]
+    # The access rules (vnehr.policy) follow encounters, referrals, consents, guardians.
+    hooks.append(AccessRules(settings))
     national = (settings.lab_catalogue_url,)
     if settings.map_local_codes:  # local codes that arrive without a national one
         hooks.append(UnmappedCodes(national))
@@ -73,6 +80,13 @@ def create_server(settings: Settings) -> Server:
     except BaseException:
         store.close()
         raise
+    # The audit trail (vnehr.audit): the last commit hook records every write in its own
+    # transaction; security events are recorded with their auth_events row.
+    audit = AuditTrail(inner, registry, settings) if settings.audit else None
+    if audit is not None:
+        store.hooks.append(audit)
+        auth.service.events.audit = audit.security
+        auth.activation.events.audit = audit.security
     ctx = Context(
         store=store,
         settings=settings,
@@ -81,8 +95,9 @@ def create_server(settings: Settings) -> Server:
         identity=identity,
         terminology=terminology,
         denied=auth.denied,
+        audit=audit,
     )
-    return Server(settings, store, Router(ctx), params, identity, auth)
+    return Server(settings, store, Router(ctx), params, identity, auth, audit)
 
 
 def create_app(settings: Settings) -> FastAPI:

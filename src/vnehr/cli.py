@@ -409,5 +409,23 @@ def _add_auth() -> None:
 
 _add_auth()
 
+
+def _add_audit() -> None:
+    from vnehr.audit.commands import audit
+
+    main.add_command(audit)
+
+
+_add_audit()
+
 if __name__ == "__main__":
     main()
+
+
+def _add_access() -> None:
+    from vnehr.policy.commands import access
+
+    main.add_command(access)
+
+
+_add_access()

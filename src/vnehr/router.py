@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
+from vnehr.audit import endpoint as audit_endpoint
 from vnehr.auth import access
 from vnehr.errors import (
     FhirError,
@@ -29,6 +30,8 @@ from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import body_resource, check_type
 from vnehr.interactions.transaction import batch, bundle_entries, transaction
 from vnehr.operations.registry import Operation, OperationRegistry, builtin_operations
+from vnehr.policy.roles import role_of
+from vnehr.policy.writes import PolicyTransaction, held
 from vnehr.search.query import compartments
 from vnehr.storage.base import WriteTransaction
 
@@ -44,18 +47,26 @@ class Router:
         self._capabilities: dict[tuple[str, int], bytes] = {}
 
     def handle(self, request: FhirRequest) -> FhirResponse:
-        """Answer any request; errors become OperationOutcome responses."""
+        """Answer any request; errors become OperationOutcome responses. Every answer is
+        audited (vnehr.audit: writes in their own transaction, the rest once answered)."""
+        audit = self.ctx.audit
+        scope = audit.begin(request) if audit is not None else None
+        response: FhirResponse | None = None
         try:
-            return self.dispatch(request, None)
+            response = self.dispatch(request, None)
         except FhirError as exc:
             self.refused(request, exc)
-            return FhirResponse(exc.status, resource=exc.outcome())
+            response = FhirResponse(exc.status, resource=exc.outcome())
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             issue = Issue(
                 "fatal", "exception", "Internal server error; the request was not applied"
             )
-            return FhirResponse(500, resource=operation_outcome([issue]))
+            response = FhirResponse(500, resource=operation_outcome([issue]))
+        finally:
+            if audit is not None and scope is not None:
+                audit.end(scope, response)
+        return response
 
     def refused(self, request: FhirRequest, exc: FhirError) -> None:
         """A refusal of what a token does not allow is a security event (batch entries
@@ -69,6 +80,16 @@ class Router:
         with self.ctx.store.transaction() as own:
             return work(own)
 
+    def _write_as(
+        self, request: FhirRequest, txn: WriteTransaction | None, work: Write
+    ) -> FhirResponse:
+        """A write held to the caller's access policy (vnehr.policy.writes)."""
+        principal = request.principal
+        return self._write(
+            txn,
+            lambda t: work(t if isinstance(t, PolicyTransaction) else held(self.ctx, t, principal)),
+        )
+
     def dispatch(self, request: FhirRequest, txn: WriteTransaction | None) -> FhirResponse:
         ctx = self.ctx
         method = request.method.upper()
@@ -78,6 +99,8 @@ class Router:
             return response
         parts = [p for p in request.path.strip("/").split("/") if p]
         n = len(parts)
+        if audit_endpoint.handles(parts):  # read-only, from the audit trail's own tables
+            return audit_endpoint.dispatch(ctx, request, parts)
         if n == 0:
             if method == "POST":
                 resource = body_resource(request, "Bundle")
@@ -112,8 +135,9 @@ class Router:
                 case "POST":
                     found = access.require(principal, res_type, "c")
                     if request.header("if-none-exist"):
-                        access.require_all(principal, (res_type,), "s")
-                    return self._write(
+                        access.require(principal, res_type, "s")
+                    return self._write_as(
+                        request,
                         txn,
                         lambda t: access.check_written(
                             ctx, t, found, create.create(ctx, request, res_type, t)
@@ -121,24 +145,29 @@ class Router:
                     )
                 case "PUT":
                     found = access.require(principal, res_type, "u")
-                    access.require_all(principal, (res_type,), "s")
-                    return self._write(
+                    access.require(principal, res_type, "s")
+                    return self._write_as(
+                        request,
                         txn,
                         lambda t: access.check_written(
                             ctx, t, found, update.conditional_update(ctx, request, res_type, t)
                         ),
                     )
                 case "DELETE":
-                    access.require(principal, res_type, "d")
-                    access.require_all(principal, (res_type,), "s")
-                    access.require_all(principal, (res_type,), "d")
-                    return self._write(
-                        txn, lambda t: delete.conditional_delete(ctx, request, res_type, t)
+                    access.require(principal, res_type, "s")
+                    if access.require(principal, res_type, "d").narrowed:
+                        raise Forbidden(
+                            f"The access token allows delete on {res_type} only within "
+                            "limits, which a conditional delete cannot apply"
+                        )
+                    return self._write_as(
+                        request, txn, lambda t: delete.conditional_delete(ctx, request, res_type, t)
                     )
                 case "PATCH":
                     found = access.require(principal, res_type, "u")
-                    access.require_all(principal, (res_type,), "s")
-                    return self._write(
+                    access.require(principal, res_type, "s")
+                    return self._write_as(
+                        request,
                         txn,
                         lambda t: access.check_written(
                             ctx, t, found, patch.conditional_patch(ctx, request, res_type, t)
@@ -166,7 +195,8 @@ class Router:
                     return read.read(ctx, request, res_type, res_id, txn)
                 case "PUT":
                     found = self._visible(request, res_type, res_id, "u", txn, write=True)
-                    return self._write(
+                    return self._write_as(
+                        request,
                         txn,
                         lambda t: access.check_written(
                             ctx, t, found, update.update(ctx, request, res_type, res_id, t)
@@ -174,12 +204,13 @@ class Router:
                     )
                 case "DELETE":
                     self._visible(request, res_type, res_id, "d", txn, write=True)
-                    return self._write(
-                        txn, lambda t: delete.delete(ctx, request, res_type, res_id, t)
+                    return self._write_as(
+                        request, txn, lambda t: delete.delete(ctx, request, res_type, res_id, t)
                     )
                 case "PATCH":
                     found = self._visible(request, res_type, res_id, "u", txn, write=True)
-                    return self._write(
+                    return self._write_as(
+                        request,
                         txn,
                         lambda t: access.check_written(
                             ctx, t, found, patch.patch(ctx, request, res_type, res_id, t)
@@ -283,7 +314,9 @@ class Router:
         txn: WriteTransaction | None,
     ) -> None:
         """An operation that changes data needs `u`; one on an instance `r`; otherwise
-        `s`, on the type the operation declares it works on."""
+        `s`, on the type the operation declares it works on. The master patient index's
+        operations are for operators and national services (vnehr.policy); `$everything`
+        holds its answer to the access policy itself."""
         principal = request.principal
         if principal is None:
             return
@@ -292,15 +325,34 @@ class Router:
         if scope_type is None:
             scope_type = op.resource_types[0] if len(op.resource_types) == 1 else "*"
         found = access.require(principal, scope_type, permission)
+        if op.code == "break-glass":
+            return  # outside the policy by design: its handler checks who, and records it
+        if op.code in _IDENTITY_OPERATIONS:
+            if found.narrowed or role_of(principal) not in ("registry", "national"):
+                raise Forbidden(
+                    f"${op.code} is for operators of the master patient index and national "
+                    "services; a facility finds its patients by registering them"
+                )
+            return
         if found.unrestricted:
             return
         if res_id is not None and res_type is not None:
             if found.compartment == ("Patient", res_id) and res_type == "Patient":
                 return  # the launch patient's own $everything
+            if op.code == "everything" and not found.narrowed:
+                self._visible(request, res_type, res_id, "r", txn)
+                return  # the answer is held to the policy (operations/identity.py)
             if scope_type == res_type:
                 self._visible(request, res_type, res_id, permission, txn)
                 return
+        elif not found.narrowed and not op.affects_state and op.code != "everything":
+            return  # reads no stored patient data ($validate of a body, terminology)
         raise Forbidden(f"${op.code} needs {permission} on {scope_type} without limits")
+
+
+_IDENTITY_OPERATIONS = frozenset(
+    {"match", "ihe-pix", "mpi-links", "mpi-update-link", "mpi-merge", "mpi-unmerge"}
+)
 
 
 def _system_types(request: FhirRequest) -> tuple[str, ...]:

@@ -65,6 +65,11 @@ class Settings:
     access_sensitive: str = "HIV,PSY,ETH,SDV,SEX,STD"  # labels hidden from other facilities
     access_guardian_age: int = 18  # a parent's access to a child's record ends at this age
     public_health_min_count: int = 5  # counts below this are not given
+    # The audit trail (vnehr.audit, docs/audit.md). Off only for benchmarks.
+    audit: bool = True
+    # Read events are queued and written by a background thread at most this long after
+    # their response (writes are audited in their own transaction).
+    audit_flush_ms: int = 200
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -106,6 +111,8 @@ class Settings:
                 "VNEHR_ACCESS_CARE_WINDOW_DAYS and VNEHR_ACCESS_BREAK_GLASS_MINUTES must be "
                 "at least 1"
             )
+        if not 1 <= self.audit_flush_ms <= 600_000:
+            raise SettingsError("VNEHR_AUDIT_FLUSH_MS must be between 1 and 600000")
         unknown = set(self.login_methods) - {"password", "vneid"}
         if unknown:
             raise SettingsError(

@@ -18,6 +18,7 @@ from tests.smart import (
     FHIR,
     bearer,
     exchange,
+    national_token,
     open_client,
     register_app,
     secure_settings,
@@ -62,7 +63,7 @@ def test_a_citizen_signs_in_and_sees_only_her_own_record(
     assert other.status_code == 404
 
 
-def test_a_citizen_cannot_write_with_read_scopes_nor_file_data_on_someone_else(
+def test_a_citizen_reports_allergies_on_her_own_record_only(
     api: TestClient, people: dict[str, Any]
 ) -> None:
     client_id, _ = register_app(api)
@@ -71,37 +72,60 @@ def test_a_citizen_cannot_write_with_read_scopes_nor_file_data_on_someone_else(
         client_id,
         username=people["cccd"],
         password=CITIZEN_PASSWORD,
-        scope="launch/patient patient/Observation.cruds patient/Patient.rs",
+        scope="launch/patient patient/AllergyIntolerance.cruds patient/Observation.cruds "
+        "patient/Patient.rs",
     )
     headers = bearer(exchange(api, client_id, code, verifier).json()["access_token"])
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {"text": "Dị ứng penicillin"},
+        "patient": {"reference": f"Patient/{people['other']}"},
+    }
+    refused = api.post("/fhir/AllergyIntolerance", json=allergy, headers=headers)
+    assert refused.status_code == 403
+    admin = bearer(national_token(api))
+    count = api.get("/fhir/AllergyIntolerance?_summary=count", headers=admin).json()["total"]
+    assert count == 0  # nothing was written
+    # Citizens report allergies; their observations come from facilities.
     obs = {
         "resourceType": "Observation",
         "status": "final",
         "code": {"text": "Huyết áp tự đo"},
-        "subject": {"reference": f"Patient/{people['other']}"},
+        "subject": {"reference": f"Patient/{people['lan']}"},
     }
-    refused = api.post("/fhir/Observation", json=obs, headers=headers)
-    assert refused.status_code == 403
-    admin = bearer(system_token(api))
-    count = api.get("/fhir/Observation?_summary=count", headers=admin).json()["total"]
-    assert count == 2  # nothing was written
-    own = {**obs, "subject": {"reference": f"Patient/{people['lan']}"}}
-    created = api.post("/fhir/Observation", json=own, headers=headers)
-    assert created.status_code == 201
-    changed = {**created.json(), "status": "amended"}
-    update = api.put(f"/fhir/Observation/{changed['id']}", json=changed, headers=headers)
+    assert api.post("/fhir/Observation", json=obs, headers=headers).status_code == 403
+    own = {**allergy, "patient": {"reference": f"Patient/{people['lan']}"}}
+    created = api.post("/fhir/AllergyIntolerance", json=own, headers=headers)
+    assert created.status_code == 201, created.text
+    tags = created.json()["meta"]["tag"]
+    assert {
+        "system": "https://vnehr.org/fhir/CodeSystem/provenance",
+        "code": "patient-reported",
+    } in tags
+    changed = {**created.json(), "criticality": "high"}
+    update = api.put(f"/fhir/AllergyIntolerance/{changed['id']}", json=changed, headers=headers)
     assert update.status_code == 200, update.text
-    # Moving her Observation onto someone else's record is a write outside the grant.
-    moved = {**changed, "subject": {"reference": f"Patient/{people['other']}"}}
+    # Moving her allergy onto someone else's record is a write outside the grant.
+    moved = {**changed, "patient": {"reference": f"Patient/{people['other']}"}}
     assert (
-        api.put(f"/fhir/Observation/{changed['id']}", json=moved, headers=headers).status_code
+        api.put(
+            f"/fhir/AllergyIntolerance/{changed['id']}", json=moved, headers=headers
+        ).status_code
         == 403
     )
-    stored = api.get(f"/fhir/Observation/{changed['id']}", headers=admin).json()
-    assert stored["subject"]["reference"] == f"Patient/{people['lan']}"
+    stored = api.get(f"/fhir/AllergyIntolerance/{changed['id']}", headers=admin).json()
+    assert stored["patient"]["reference"] == f"Patient/{people['lan']}"
     theirs = api.put(
-        f"/fhir/Observation/{people['other_obs']}",
-        json={**obs, "id": people["other_obs"]},
+        f"/fhir/Observation/{people['lan_obs']}",
+        json={**obs, "id": people["lan_obs"]},
         headers=headers,
     )
     assert theirs.status_code == 403

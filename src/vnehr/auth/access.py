@@ -12,12 +12,14 @@ search, an include and a write all see one rule.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vnehr.auth.scopes import ClinicalScope
 from vnehr.auth.tokens import Principal
 from vnehr.errors import Forbidden
+from vnehr.policy import conditions as policy
+from vnehr.policy.roles import role_of
 from vnehr.search import ir
 from vnehr.search.query import Unknown, build_query, compartments
 
@@ -38,10 +40,17 @@ class Grant:
     res_type: str
     compartment: tuple[str, str] | None = None
     query: tuple[tuple[str, str], ...] = ()
+    # Whose access policy (vnehr.policy) narrows the grant further; None: no policy.
+    principal: Principal | None = field(default=None, compare=False)
+
+    @property
+    def narrowed(self) -> bool:
+        """Narrowed by the token's scopes."""
+        return self.compartment is not None or bool(self.query)
 
     @property
     def unrestricted(self) -> bool:
-        return self.compartment is None and not self.query
+        return not self.narrowed and not policy.policed(self.principal, self.res_type)
 
 
 def grant(principal: Principal, res_type: str, permission: str) -> Grant | None:
@@ -54,7 +63,7 @@ def grant(principal: Principal, res_type: str, permission: str) -> Grant | None:
         candidate = _grant_of(principal, scope, res_type, permission)
         if candidate is None:
             continue
-        if candidate.unrestricted:
+        if not candidate.narrowed:
             return candidate
         if best is None:
             best = candidate
@@ -76,10 +85,13 @@ def _grant_of(
             "Patient", {}
         )
         if in_compartment:
-            compartment = ("Patient", principal.patient)
+            # A citizen's patient scopes reach their whole person and their wards: the
+            # policy (vnehr.policy) holds them to those, not to one Patient.
+            if role_of(principal) != "citizen":
+                compartment = ("Patient", principal.patient)
         elif permission not in "rs":
             return None  # shared data (the facility registry, ...): a patient app reads it
-    return Grant(res_type, compartment, scope.query)
+    return Grant(res_type, compartment, scope.query, principal)
 
 
 def _union(a: Grant, b: Grant) -> Grant:
@@ -88,7 +100,8 @@ def _union(a: Grant, b: Grant) -> Grant:
     grants less, never more."""
     if len(a.query) == 1 and len(b.query) == 1 and a.query[0][0] == b.query[0][0]:
         name = a.query[0][0]
-        return Grant(a.res_type, a.compartment, ((name, f"{a.query[0][1]},{b.query[0][1]}"),))
+        values = f"{a.query[0][1]},{b.query[0][1]}"
+        return Grant(a.res_type, a.compartment, ((name, values),), a.principal)
     return a
 
 
@@ -119,13 +132,28 @@ def require_all(principal: Principal | None, types: Iterable[str], permission: s
 
 
 def restriction(ctx: Context, found: Grant) -> ir.Node | None:
-    """The grant's narrowing as a search condition on its type."""
+    """The grant's narrowing, the scopes' and the access policy's, as a search condition
+    on its type."""
     if found.unrestricted:
         return None
-    query = build_query(
-        ctx.registry, (found.res_type,), list(found.query), Unknown(strict=True), found.compartment
-    )
-    return query.where
+    conditions: list[ir.Node] = []
+    if found.narrowed:
+        query = build_query(
+            ctx.registry,
+            (found.res_type,),
+            list(found.query),
+            Unknown(strict=True),
+            found.compartment,
+        )
+        if query.where is not None:
+            conditions.append(query.where)
+    if found.principal is not None:
+        rule = policy.condition(ctx, found.principal, (found.res_type,))
+        if rule is not None:
+            conditions.append(rule)
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else ir.And(tuple(conditions))
 
 
 def restrict(ctx: Context, query: ir.Query, found: Grant) -> ir.Query:

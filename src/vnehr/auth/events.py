@@ -1,8 +1,8 @@
 """Security events: every login, token issue and refusal, kept in order in auth_events.
 
 Each event is written in its own transaction, so that a refusal is recorded even though
-the request that caused it fails. The access-control layer turns these into AuditEvents;
-until then they are the audit trace of authentication, also logged to `vnehr.security`.
+the request that caused it fails, and logged to `vnehr.security`. The audit trail
+(vnehr.audit) gets the same event as an AuditEvent, in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vnehr.storage.base import Store
+from vnehr.storage.base import Store, WriteTransaction
 
 log = logging.getLogger("vnehr.security")
 
@@ -36,6 +36,8 @@ class SecurityEvents:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
+        # Told of each event inside the transaction that records it: the audit trail.
+        self.audit: Callable[[WriteTransaction, SecurityEvent], None] | None = None
 
     def record(
         self,
@@ -52,12 +54,13 @@ class SecurityEvents:
         log.log(
             level, "%s %s client=%s account=%s %s", kind, outcome, client_id, account_id, detail
         )
+        at = int(self.clock())
         with self.store.transaction() as txn:
-            txn.run(
+            rows = txn.rows(
                 "INSERT INTO auth_events (at, kind, outcome, client_id, account_id, facility, "
-                "address, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "address, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING event",
                 (
-                    int(self.clock()),
+                    at,
                     kind,
                     outcome,
                     client_id,
@@ -67,6 +70,19 @@ class SecurityEvents:
                     json.dumps(detail, ensure_ascii=False, default=str),
                 ),
             )
+            if self.audit is not None:
+                event = SecurityEvent(
+                    int(rows[0][0]),
+                    at,
+                    kind,
+                    outcome,
+                    client_id,
+                    account_id,
+                    facility,
+                    address,
+                    detail,
+                )
+                self.audit(txn, event)
 
     def recent(self, kind: str | None = None, limit: int = 100) -> list[SecurityEvent]:
         where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])

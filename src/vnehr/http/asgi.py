@@ -124,6 +124,7 @@ def build_asgi(server: Server) -> FastAPI:
             body=body or None,
             base_url=base,
             principal=principal,
+            address=address(request),
         )
         response = await run_in_threadpool(router.handle, fhir_request)
         http = _http_response(response, pretty)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from vnehr.auth.access import guard
+from vnehr.auth.access import guard, require, restrict
 from vnehr.auth.tokens import Principal
 from vnehr.errors import InvalidRequest, PreconditionFailed
 from vnehr.interactions.context import Context
@@ -39,13 +39,17 @@ def parse_criteria(
     pairs: list[tuple[str, str]],
     principal: Principal | None = None,
 ) -> Criteria:
-    """The criteria of a conditional interaction; with a caller's token, the types they
-    chain into are held to its scopes (auth/access.py), as in a search."""
+    """The criteria of a conditional interaction; with a caller's token, they find only
+    what the caller may search (its scopes and the access policy: auth/access.py), and the
+    types they chain into are held to the same, as in a search. A resource the caller may
+    not see is not a match: If-None-Exist cannot tell whether it exists."""
     criteria = [(k, v) for k, v in pairs if k not in RESULT_PARAMS]
     if not criteria:
         raise InvalidRequest("Conditional interaction without search criteria")
     query = build_query(ctx.registry, (res_type,), criteria, Unknown(strict=True))
     query = guard(ctx, principal, query)
+    if principal is not None:
+        query = restrict(ctx, query, require(principal, res_type, "s"))
     query = expand_value_sets(query, expander(ctx))
     return Criteria(res_type, query, tuple(criteria))
 

@@ -12,6 +12,7 @@ from vnehr.settings import Settings
 from vnehr.storage.base import Store
 
 if TYPE_CHECKING:
+    from vnehr.audit.trail import AuditTrail
     from vnehr.identity.index import PatientIndex
     from vnehr.interactions.exchange import FhirRequest
     from vnehr.terminology.service import Terminology
@@ -29,3 +30,4 @@ class Context:
     terminology: Terminology | None = None  # the terminology service (vnehr.terminology)
     # Told of every refused request (403) of a caller with a token: the security events.
     denied: Callable[[FhirRequest, str], None] | None = None
+    audit: AuditTrail | None = None  # the audit trail (vnehr.audit); None: not audited

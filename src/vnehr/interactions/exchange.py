@@ -22,6 +22,8 @@ class FhirRequest:
     # Who is calling (an access token's claims); None in development mode and for trusted
     # local callers (the CLI, loading), which may do everything.
     principal: Principal | None = None
+    # The caller's network address (the HTTP layer's peer), for the audit trail.
+    address: str | None = None
 
     def param(self, name: str) -> str | None:
         for key, value in self.query:

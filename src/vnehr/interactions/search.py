@@ -24,6 +24,8 @@ from vnehr.interactions.history import page_size
 from vnehr.interactions.respond import check_type
 from vnehr.interactions.shaping import shape
 from vnehr.interactions.value_sets import expander
+from vnehr.policy import public_health
+from vnehr.policy.roles import role_of
 from vnehr.search import ir
 from vnehr.search.compile.sql import Cursor, decode_cursor
 from vnehr.search.parse import UnknownParameter
@@ -53,6 +55,15 @@ def search(
     into the query."""
     if res_type is not None:
         check_type(res_type)
+    principal = request.principal
+    if principal is not None and role_of(principal) == "public-health":
+        return public_health.count(
+            ctx,
+            request,
+            res_type,
+            compartment,
+            lambda plain: search(ctx, plain, res_type, compartment),
+        )
     unknown = Unknown(strict_handling(request))
     types = _types(request, res_type)
     if compartment is not None and not types:

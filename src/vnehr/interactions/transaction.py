@@ -25,6 +25,7 @@ from vnehr.interactions.context import Context
 from vnehr.interactions.create import create_resource
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import body_resource, check_type, prefer_return, written
+from vnehr.policy.writes import held
 from vnehr.storage.base import WriteTransaction
 
 Dispatch = Callable[[FhirRequest, "WriteTransaction | None"], FhirResponse]
@@ -173,7 +174,7 @@ class _Transaction:
             head, sep, query = ref.partition("?")
             if sep and "/" not in head and head[:1].isupper():
                 check_type(head)
-                access.require_all(self.request.principal, (head,), "s")
+                access.require(self.request.principal, head, "s")
                 criteria = parse_criteria(
                     self.ctx,
                     head,
@@ -206,7 +207,9 @@ class _Transaction:
         )
         responses: list[FhirResponse | None] = [None] * len(entries)
         order = sorted(range(len(entries)), key=lambda i: _ORDER[requests[i].method])
-        with self.ctx.store.transaction() as txn:
+        with self.ctx.store.transaction() as raw:
+            principal = self.request.principal
+            txn = held(self.ctx, raw, principal)
             # Identities first, so that every reference can be rewritten before writing.
             for i in order:
                 try:
@@ -240,7 +243,7 @@ class _Transaction:
             existing = None
             if_none_exist = req.header("if-none-exist")
             if if_none_exist:
-                access.require_all(req.principal, (res_type,), "s")
+                access.require(req.principal, res_type, "s")
                 existing = single_match(
                     txn,
                     criteria_from_text(self.ctx, res_type, if_none_exist, req.principal),
@@ -255,7 +258,7 @@ class _Transaction:
         elif req.method == "PUT" and len(parts) == 1 and req.query:
             res_type = parts[0]
             check_type(res_type)
-            access.require_all(req.principal, (res_type,), "s")
+            access.require(req.principal, res_type, "s")
             found = single_match(
                 txn, parse_criteria(self.ctx, res_type, req.query, req.principal), lock=True
             )

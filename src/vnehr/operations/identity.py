@@ -26,6 +26,8 @@ from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import validated
 from vnehr.operations.parameters import OperationInput
 from vnehr.operations.registry import Operation
+from vnehr.policy import conditions as policy
+from vnehr.search import ir
 from vnehr.search.query import compartments, multi_compartment_query, strict_query
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
@@ -273,6 +275,10 @@ def everything(
         count = _positive(request.param("_count"), "_count", EVERYTHING_CAP, EVERYTHING_CAP)
     types = tuple(sorted({"Patient", *compartments().get("Patient", {})}))
     query = multi_compartment_query(types, "Patient", tuple(ids))
+    if request.principal is not None:  # what the caller may see of it (vnehr.policy)
+        held = policy.condition(ctx, request.principal, types)
+        if held is not None and query.where is not None:
+            query = ir.Query(query.res_types, ir.And((query.where, held)), query.sort)
     page = ctx.store.search(query, count=count)
     entries = [
         {

@@ -47,9 +47,11 @@ class OperationRegistry:
 
 def builtin_operations() -> OperationRegistry:
     from vnehr.operations import identity, terminology, validate
+    from vnehr.policy import break_glass
 
     registry = OperationRegistry()
     registry.register(validate.OPERATION)
+    registry.register(break_glass.OPERATION)
     for op in (*identity.OPERATIONS, *terminology.OPERATIONS):
         registry.register(op)
     return registry

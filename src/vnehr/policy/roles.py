@@ -1,12 +1,14 @@
 """The role a caller acts in, read from its access token (vnehr.auth.tokens.Principal).
 
-| role | who | sees |
-| --- | --- | --- |
-| `clinical` | a hospital system (backend client) or a clinician of a facility | its facility's data; patients in its care, referred to it or shared with it by consent |
-| `citizen` | a citizen signed in (fhirUser `Patient/...`) | their own record (every linked Patient of their person) and their wards' |
-| `national` | a national service (`vnehr/national` scope, granted by an operator) | every record |
-| `public-health` | public health and analytics (`vnehr/public-health`) | counts only |
-| `registry` | an operator, or a backend client without facility | registries (facilities, practitioners, terminology), no clinical data without break-the-glass |
+- `clinical`: a hospital system (backend client) or a clinician of a facility: its
+  facility's own data; patients in its care, referred to it or shared with it by consent.
+- `citizen`: a citizen signed in (fhirUser `Patient/...`): their own record (every linked
+  Patient of their person) and their wards'.
+- `national`: a national service (`vnehr/national` scope, granted by an operator): every
+  record.
+- `public-health`: public health and analytics (`vnehr/public-health`): counts only.
+- `registry`: an operator, or a backend client without facility: registries (facilities,
+  practitioners, terminology); patient data only through break-the-glass.
 
 No principal (development mode, the CLI) is not limited.
 """

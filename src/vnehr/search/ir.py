@@ -173,6 +173,26 @@ class Nothing:
     res_type: str
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The caller's access policy (vnehr.policy, docs/access.md) on resources of
+    `res_types`: a resource matches when it is the `owner` facility's own (tagged so), or
+    when one of the Patients it belongs to (its Patient compartment) is open to the caller:
+    one of `patients`, or a patient of a person for whom one of `parties` has a rule of one
+    of `effects` in force at `now` (break-the-glass always; the others unless a `deny` rule
+    closes the record), and the resource carries no label of `sensitive` without a permit
+    for it and no label denied to the parties. Compiled into SQL like any other condition,
+    so paging, counts, includes and chains never see what it leaves out."""
+
+    res_types: tuple[str, ...]
+    owner: tuple[str, str] | None  # (tag system, facility id)
+    parties: tuple[str, ...]
+    effects: tuple[str, ...]
+    patients: tuple[str, ...]
+    sensitive: tuple[str, ...]
+    now: int
+
+
 # -- structure
 
 
@@ -232,7 +252,20 @@ Leaf = (
     | InValueSet
     | Subsumed
 )
-Node = Leaf | IdLeaf | LastUpdatedLeaf | TypeLeaf | Nothing | And | Or | Not | Chain | Has | InList
+Node = (
+    Leaf
+    | IdLeaf
+    | LastUpdatedLeaf
+    | TypeLeaf
+    | Nothing
+    | Access
+    | And
+    | Or
+    | Not
+    | Chain
+    | Has
+    | InList
+)
 ROW_LEAVES = (
     TokenLeaf,
     TokenTextLeaf,

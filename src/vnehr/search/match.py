@@ -120,6 +120,9 @@ def _match(node: ir.Node, r: Indexed, resolve: Resolver) -> bool:
             return lst is not None and _refers(lst, "item", r)
         case ir.CompositeLeaf(param=p, parts=parts):
             return any(composite_holds(parts, row) for row in _rows(r.rows, p))
+        case ir.Access():
+            # The policy needs the access rules in the database: only SQL evaluates it.
+            raise NotImplementedError("the access policy is evaluated by the SQL backends")
         case _:
             return any(row_holds(node, row) for row in _rows(r.rows, node.param))
 

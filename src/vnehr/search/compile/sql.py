@@ -23,7 +23,9 @@ from vnehr.errors import InvalidRequest
 from vnehr.fhir.text import fold
 from vnehr.search import ir
 from vnehr.search.compile import composite, date, number, reference, string, token, uri
+from vnehr.search.compile.access import AccessCompiler
 from vnehr.search.index_hash import value_hash
+from vnehr.search.query import compartments
 
 SpId = Callable[[str, str], "int | None"]
 
@@ -234,6 +236,9 @@ class SqlCompiler:
                 return self._has(node, r)
             case ir.InList(list_id=list_id):
                 return self._in_list(list_id, r)
+            case ir.Access():
+                patient = compartments().get("Patient", {})
+                return AccessCompiler(node, self.sp_id, self._alias, patient).condition(r)
             case ir.CompositeLeaf():
                 return self._rows([node], r, drive)
             case _:

@@ -1,0 +1,77 @@
+"""The patients a resource is about: a Patient itself, and for other types the Patients their
+Patient-compartment parameters reference (https://hl7.org/fhir/R4/compartmentdefinition-patient.html).
+
+The parameters' expressions are compiled once per type by the search extractor's compiler
+(vnehr.search.extract.paths), so finding them costs a walk over a few elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from vnehr.search.extract.paths import Path, PathCompiler, PathError
+from vnehr.search.extract.reference import parse, reference_type
+from vnehr.search.query import compartments
+from vnehr.search.registry import SearchParamRegistry
+
+
+class PatientLinks:
+    def __init__(self, registry: SearchParamRegistry) -> None:
+        self.registry = registry
+        self._compiler = PathCompiler(registry.choice_elements, registry.resource_types)
+        self._params = compartments().get("Patient", {})
+        self._paths: dict[str, tuple[Path, ...]] = {}
+
+    def of(self, resource: Any) -> set[str]:
+        """Ids of the Patients `resource` (a FHIR JSON object) belongs to."""
+        if type(resource) is not dict:
+            return set()
+        res_type = resource.get("resourceType")
+        if type(res_type) is not str:
+            return set()
+        found: set[str] = set()
+        if res_type == "Patient" and type(resource.get("id")) is str:
+            found.add(resource["id"])
+        for path in self._compiled(res_type):
+            for node in _values(path, resource):
+                if reference_type(node) == "Patient":
+                    parsed = parse(node["reference"]) if "reference" in node else None
+                    if parsed is not None and parsed[1]:
+                        found.add(parsed[1])
+        return found
+
+    def of_all(self, resources: Iterable[Any]) -> set[str]:
+        found: set[str] = set()
+        for resource in resources:
+            found |= self.of(resource)
+        return found
+
+    def _compiled(self, res_type: str) -> tuple[Path, ...]:
+        paths = self._paths.get(res_type)
+        if paths is None:
+            made = []
+            for code in self._params.get(res_type, ()):
+                param = self.registry.get(res_type, code)
+                if param is None or param.expression is None:
+                    continue
+                try:
+                    made.append(self._compiler.compile(param.expression, res_type))
+                except PathError:
+                    continue
+            paths = self._paths[res_type] = tuple(made)
+        return paths
+
+
+def _values(path: Path, resource: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for branch in path.branches:
+        for key in branch.keys:
+            value = resource.get(key)
+            if value is None:
+                continue
+            values = value if type(value) is list else [value]
+            out.extend(branch.walk(values) if branch.walk is not None else values)
+    for walk in path.whole:
+        out.extend(walk([resource]))
+    return out

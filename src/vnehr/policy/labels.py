@@ -1,0 +1,95 @@
+"""Security labels put on resources by the codes they carry (`data/labels.yaml`, or the
+file of the setting `access_labels`), so that sensitive data (HIV, mental health, substance
+use, sexual and reproductive health) is kept from other facilities without each hospital
+having to label it (docs/access.md).
+
+Every coding of the resource (any depth: `code`, `valueCodeableConcept`, `reasonCode`, ...)
+is looked at; a label is added to `meta.security` once, never removed: a label a facility
+set by hand stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRule:
+    label: str
+    system: str
+    codes: frozenset[str]
+    prefixes: tuple[str, ...]
+
+    def holds(self, system: Any, code: Any) -> bool:
+        if system != self.system or not isinstance(code, str):
+            return False
+        return code in self.codes or code.startswith(self.prefixes)
+
+
+@cache
+def load_rules(path: str = "") -> tuple[LabelRule, ...]:
+    """The rules of `path` (a YAML file), or the built-in ones."""
+    if path:
+        text = Path(path).read_text("utf-8")
+    else:
+        text = resources.files("vnehr.policy").joinpath("data/labels.yaml").read_text("utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path or 'labels.yaml'}: a mapping of label -> rules is expected")
+    out = []
+    for label, items in data.items():
+        for item in items or []:
+            if not isinstance(item, dict) or not isinstance(item.get("system"), str):
+                raise ValueError(f"{path or 'labels.yaml'}: label {label} needs a system")
+            out.append(
+                LabelRule(
+                    str(label),
+                    item["system"],
+                    frozenset(str(c) for c in item.get("codes") or []),
+                    tuple(str(p) for p in item.get("prefixes") or []),
+                )
+            )
+    return tuple(out)
+
+
+def _codings(value: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(value, dict):
+        if "system" in value and "code" in value:
+            yield value.get("system"), value.get("code")
+        for key, item in value.items():
+            if key not in ("meta", "text", "contained"):
+                yield from _codings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _codings(item)
+
+
+def labelled(resource: dict[str, Any], rules: tuple[LabelRule, ...]) -> dict[str, Any]:
+    """`resource` with the labels its codings earn added to `meta.security`."""
+    if not rules:
+        return resource
+    earned = {
+        rule.label
+        for system, code in _codings(resource)
+        for rule in rules
+        if rule.holds(system, code)
+    }
+    if not earned:
+        return resource
+    meta = dict(resource.get("meta") or {})
+    security = list(meta.get("security") or [])
+    present = {(s.get("system"), s.get("code")) for s in security if isinstance(s, dict)}
+    for label in sorted(earned):
+        if (ACT_CODE, label) not in present:
+            security.append({"system": ACT_CODE, "code": label})
+    meta["security"] = security
+    return {**resource, "meta": meta}
