@@ -203,7 +203,21 @@ class Router:
                         ),
                     )
                 case "DELETE":
-                    self._visible(request, res_type, res_id, "d", txn, write=True)
+                    try:
+                        self._visible(request, res_type, res_id, "d", txn, write=True)
+                    except Hidden:  # answered as for an id that does not exist
+                        return FhirResponse(
+                            200,
+                            resource=operation_outcome(
+                                [
+                                    Issue(
+                                        "warning",
+                                        "not-found",
+                                        f"{res_type}/{res_id} does not exist; nothing deleted",
+                                    )
+                                ]
+                            ),
+                        )
                     return self._write_as(
                         request, txn, lambda t: delete.delete(ctx, request, res_type, res_id, t)
                     )
@@ -258,12 +272,24 @@ class Router:
         source = txn if txn is not None else self.ctx.store
         try:
             source.read(res_type, res_id)
-        except (NotFound, Gone):
+        except NotFound:
             if write:
                 return found
             raise
-        if write:
+        except Gone:
+            if write:
+                return found
+            if found.narrowed or found.principal is None:
+                raise
+            # A deletion the policy hides answers as an unknown id: a 410 would say the
+            # record existed (vnehr.policy).
+            raise NotFound(f"{res_type}/{res_id} is not known") from None
+        if write and found.narrowed:
             raise Forbidden(f"{res_type}/{res_id} is outside what the access token allows")
+        if write and request.method.upper() == "PUT":
+            raise Forbidden(f"{res_type}/{res_id} is outside what the access token allows")
+        if write:
+            raise Hidden(f"{res_type}/{res_id} is not known")
         raise NotFound(f"{res_type}/{res_id} is not known")
 
     def _only(self, method: str, allowed: tuple[str, ...], what: str) -> None:
@@ -348,6 +374,11 @@ class Router:
         elif not found.narrowed and not op.affects_state and op.code != "everything":
             return  # reads no stored patient data ($validate of a body, terminology)
         raise Forbidden(f"${op.code} needs {permission} on {scope_type} without limits")
+
+
+class Hidden(NotFound):
+    """A record the access policy hides from a write: answered as an unknown id (404 for
+    a patch, "nothing deleted" for a delete)."""
 
 
 _IDENTITY_OPERATIONS = frozenset(

@@ -9,6 +9,7 @@ trail, and the citizen is told through the outbox.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from vnehr.auth.outbox import Outbox
@@ -106,8 +107,8 @@ def break_glass(
                 "sms",
                 phone,
                 f"vnehr: {who}{facility} da mo ho so suc khoe cua ban trong truong hop khan "
-                f"cap luc {format_instant(now)[:16]}. Ly do: {reason[:80]}. Xem nhat ky truy "
-                "cap tren cong thong tin.",
+                f"cap luc {format_instant(now)[:16]}. Ly do: {unaccented(reason)[:80]}. "
+                "Xem nhat ky truy cap tren cong thong tin.",
             )
     log.warning(
         "BREAK-THE-GLASS %s%s opened Patient/%s until %s: %s",
@@ -129,6 +130,14 @@ def break_glass(
             ],
         },
     )
+
+
+def unaccented(text: str) -> str:
+    """`text` without diacritics (đ -> d), case kept: SMS texts stay in the 7-bit alphabet,
+    160 characters a part."""
+    text = text.replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 PURPOSES = frozenset({"ETREAT", "BTG", "ERTREAT"})

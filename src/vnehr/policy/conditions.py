@@ -16,7 +16,7 @@ from vnehr.policy import rules
 from vnehr.policy.persons import person_patients
 from vnehr.policy.roles import practitioner_of, role_of
 from vnehr.search import ir
-from vnehr.search.query import compartments
+from vnehr.search.query import patient_data
 
 if TYPE_CHECKING:
     from vnehr.interactions.context import Context
@@ -29,7 +29,7 @@ CCCD_SYSTEM = rules.CCCD_SYSTEM
 def clinical_types() -> frozenset[str]:
     """Patient data: the Patient and the types of its compartment. Everything else
     (facilities, practitioners, medications, terminology) is shared reference data."""
-    return frozenset({"Patient", *compartments().get("Patient", {})})
+    return frozenset({"Patient", *patient_data()})
 
 
 def policed(principal: Principal | None, res_type: str) -> bool:

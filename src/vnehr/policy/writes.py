@@ -25,7 +25,7 @@ from vnehr.policy.conditions import clinical_types, condition
 from vnehr.policy.labels import labelled, load_rules
 from vnehr.policy.roles import role_of
 from vnehr.search import ir
-from vnehr.search.query import compartments
+from vnehr.search.query import patient_data
 from vnehr.storage.base import Current, StoredVersion, WriteTransaction
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def _patient_refs(ctx: Context, resource: dict[str, Any]) -> set[str]:
     res_type = resource.get("resourceType")
     if res_type == "Patient" or not isinstance(res_type, str):
         return set()
-    params = set(compartments().get("Patient", {}).get(res_type, []))
+    params = set(patient_data().get(res_type, []))
     rows = ctx.store.indexer(resource)
     return {
         target_id

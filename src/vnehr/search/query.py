@@ -29,6 +29,21 @@ def compartments() -> dict[str, dict[str, list[str]]]:
     return data
 
 
+# R4 types outside the Patient compartment that still hold a patient's data, by their
+# `patient` reference parameter (a Task to call a patient back, a Device implanted in one).
+_PATIENT_DATA_OUTSIDE_COMPARTMENT = ("Contract", "Device", "GuidanceResponse", "Task")
+
+
+@cache
+def patient_data() -> dict[str, list[str]]:
+    """Types holding patients' data -> the parameters naming the patient: the Patient
+    compartment, and the few types outside it with a `patient` parameter (vnehr.policy)."""
+    out = {t: list(codes) for t, codes in compartments().get("Patient", {}).items()}
+    for res_type in _PATIENT_DATA_OUTSIDE_COMPARTMENT:
+        out.setdefault(res_type, ["patient"])
+    return out
+
+
 class Unknown:
     """Parameters to ignore and report (or, strictly, to reject)."""
 

@@ -25,7 +25,7 @@ from vnehr.search import ir
 from vnehr.search.compile import composite, date, number, reference, string, token, uri
 from vnehr.search.compile.access import AccessCompiler
 from vnehr.search.index_hash import value_hash
-from vnehr.search.query import compartments
+from vnehr.search.query import patient_data
 
 SpId = Callable[[str, str], "int | None"]
 
@@ -237,7 +237,7 @@ class SqlCompiler:
             case ir.InList(list_id=list_id):
                 return self._in_list(list_id, r)
             case ir.Access():
-                patient = compartments().get("Patient", {})
+                patient = patient_data()
                 return AccessCompiler(node, self.sp_id, self._alias, patient).condition(r)
             case ir.CompositeLeaf():
                 return self._rows([node], r, drive)
