@@ -47,6 +47,25 @@ class PatientLinks:
             found |= self.of(resource)
         return found
 
+    def named(self, res_type: str | None, query: Iterable[tuple[str, str]]) -> set[str]:
+        """Patients a search names (`patient=1`, `subject=Patient/1`, `Patient?_id=1`): BALP
+        records a query for the patient it asks about, whether or not it finds anything."""
+        params = {"patient", *self._params.get(res_type or "", ())}
+        found: set[str] = set()
+        for key, value in query:
+            name, _, modifier = key.partition(":")
+            if res_type == "Patient" and name == "_id":
+                found.update(v for v in value.split(",") if v)
+                continue
+            if name not in params or modifier not in ("", "Patient"):
+                continue
+            for item in value.split(","):
+                kind, _, res_id = item.rpartition("/")
+                typed = kind.endswith("Patient") or (not kind and (name == "patient" or modifier))
+                if typed and res_id:
+                    found.add(res_id)
+        return found
+
     def _compiled(self, res_type: str) -> tuple[Path, ...]:
         paths = self._paths.get(res_type)
         if paths is None:

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -62,6 +63,7 @@ _SINGLE = frozenset({"read", "vread", "create", "update", "patch"})
 _BATCH = 5_000  # records per insert, and per sealing round
 _GLASS_SECONDS = 1.0  # how long a caller's break-the-glass patients are remembered
 _BACKLOG_WARNING = 100_000
+_ROUNDS = 2
 
 
 @dataclass(slots=True)
@@ -103,7 +105,9 @@ class AuditTrail:
         self.flush_seconds = settings.audit_flush_ms / 1000
         self._queue: deque[_Pending] = deque()
         self._unsaved: list[Row] = []  # built, not yet written (the database failed)
-        self._dirty = True  # unsealed records may exist (at start: a killed process's)
+        # Sealing rounds still due: unsealed records may exist (at start: a killed process's).
+        # Two, because a record marked before its transaction commits is seen a round later.
+        self._dirty = _ROUNDS
         self._glass: dict[str, tuple[float, dict[str, int]]] = {}
         self._flushing = threading.Lock()
         self._stop = threading.Event()
@@ -130,7 +134,7 @@ class AuditTrail:
         if interaction.code == "batch" and scope.is_transaction():
             interaction = replace(interaction, code="transaction")
         if scope.wrote:
-            self._dirty = True  # committed by now: the next flush seals it
+            self._dirty = _ROUNDS  # committed by now: the next flush seals it
             # Recorded in the writes' own transaction; what a batch read is not.
             if response.status < 400 and interaction.code != "batch":
                 return
@@ -146,7 +150,7 @@ class AuditTrail:
         scope = _current.get()
         if scope is None:
             rows = [local_write_row(now_micros(), changed)]
-            self._dirty = True
+            self._dirty = _ROUNDS
         else:
             rows = self._written(txn, scope, changed)
             scope.wrote = True
@@ -166,7 +170,7 @@ class AuditTrail:
             detail=event.detail,
         )
         txn.write_rows("audit_events", AUDIT_COLUMNS, [row])
-        self._dirty = True
+        self._dirty = _ROUNDS
 
     # -- writing
     def flush(self) -> None:
@@ -187,14 +191,14 @@ class AuditTrail:
                         log.exception(
                             "audit record of %s %s", item.request.method, item.request.path
                         )
-                self._dirty = False
+                self._dirty = max(0, self._dirty - 1)
                 try:
                     with self.store.transaction() as txn:
                         seal(txn, self.store.dialect, rows)
                 except Exception:
                     log.exception("writing %d audit records failed; retrying", len(rows))
                     self._unsaved = rows
-                    self._dirty = True
+                    self._dirty = _ROUNDS
                     return
                 if not self._queue:
                     return
@@ -206,6 +210,7 @@ class AuditTrail:
         self._closed = True
         self._stop.set()
         self._thread.join(timeout=60)
+        self._dirty = _ROUNDS  # whatever this process wrote last is sealed on the way out
         self.flush()
 
     def _run(self) -> None:
@@ -242,8 +247,12 @@ class AuditTrail:
             touched.append(Touched(_location_ref(response.headers["Location"]), frozenset()))
         query = None
         if interaction.query_like:
-            body_form = request.body if request.path.rstrip("/").endswith("_search") else None
-            query = raw_query(request.path, request.query, body_form)
+            form = request.body if request.path.rstrip("/").endswith("_search") else None
+            query = raw_query(request.path, request.query, form)
+            params = [*request.query, *parse_qsl((form or b"").decode(errors="replace"))]
+            named = self.links.named(interaction.res_type, params)
+            if named:
+                touched.append(Touched(None, frozenset(named)))
         return rest_rows(
             code=code,
             who=who_of(request.principal, request.address),

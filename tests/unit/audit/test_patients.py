@@ -58,3 +58,17 @@ def test_an_audit_event_belongs_to_the_patient_it_names() -> None:
         ],
     }
     assert LINKS.of(event) == {"lan"}
+
+
+def test_a_search_names_the_patients_it_asks_about() -> None:
+    query = [
+        ("subject", "Patient/lan,Group/ward-3"),
+        ("performer", "Practitioner/duc"),
+        ("patient", "duc"),
+        ("subject:Patient", "minh"),
+        ("code", "http://loinc.org|4548-4"),
+    ]
+    assert LINKS.named("Observation", query) == {"lan", "duc", "minh"}
+    assert LINKS.named("Observation", [("subject", "ward-3")]) == set()  # a bare id: any type
+    assert LINKS.named("Patient", [("_id", "lan,duc")]) == {"lan", "duc"}
+    assert LINKS.named(None, [("patient", "Patient/lan")]) == {"lan"}
