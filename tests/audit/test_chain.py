@@ -231,3 +231,19 @@ def test_concurrent_writers_and_sealers_never_fork_the_chain(database_url: str) 
     assert total >= 6 * 15 * 2  # a create and at least one search record each
     assert tuple(counts) == (total, total, 1, total)
     assert result.output.startswith(f"{total} records, chain intact")
+
+
+def test_a_backlog_is_written_in_several_transactions_and_stays_one_chain(
+    database_url: str,
+) -> None:
+    server = create_server(Settings(database_url=database_url, dev=True, audit_flush_ms=600_000))
+    try:
+        created = server.router.handle(FhirRequest("POST", "Patient", resource=lan()))
+        pid = created.headers["Location"].split("/Patient/")[1].split("/")[0]
+        for _ in range(150):  # more than one transaction's worth of queued records
+            assert server.router.handle(FhirRequest("GET", f"Patient/{pid}")).status == 200
+    finally:
+        server.close()  # writes the queue
+    result = verify(database_url)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("151 records, chain intact\n")

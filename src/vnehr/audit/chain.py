@@ -39,11 +39,12 @@ def link_hash(previous: str, seq: int, values: Sequence[Any]) -> str:
 
 
 def seal(
-    txn: WriteTransaction, dialect: str, new: Sequence[Sequence[Any]] = (), batch: int = 5_000
+    txn: WriteTransaction, dialect: str, new: Sequence[Sequence[Any]] = (), limit: int = 5_000
 ) -> int:
-    """In this transaction: give every unsealed record its chain position and hash, then
-    append `new` records (AUDIT_COLUMNS values) already sealed (cheaper than inserting them
-    unsealed and sealing them after); returns how many records were sealed."""
+    """In this transaction: give at most `limit` unsealed records their chain positions and
+    hashes, then append `new` records (AUDIT_COLUMNS values) already sealed (cheaper than
+    inserting them unsealed and sealing them after); returns how many unsealed records it
+    sealed (`limit`: there may be more)."""
     txn.run(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, ?) ON CONFLICT (id) DO NOTHING",
         [GENESIS],
@@ -52,22 +53,19 @@ def seal(
     head = txn.rows(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")
     seq, previous = int(head[0][0]), str(head[0][1])
     start = seq
-    while True:
-        rows = txn.rows(
-            f"SELECT entry, {_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY entry LIMIT ?",
-            [batch],
-        )
-        updates = []
-        for row in rows:
-            seq += 1
-            digest = link_hash(previous, seq, row[1:])
-            updates.append((seq, previous, digest, row[0]))
-            previous = digest
-        txn.run_many(
-            "UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE entry = ?", updates
-        )
-        if len(rows) < batch:
-            break
+    rows = txn.rows(
+        f"SELECT entry, {_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY entry LIMIT ?",
+        [limit],
+    )
+    updates = []
+    for row in rows:
+        seq += 1
+        digest = link_hash(previous, seq, row[1:])
+        updates.append((seq, previous, digest, row[0]))
+        previous = digest
+    txn.run_many(
+        "UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE entry = ?", updates
+    )
     sealed = []
     for values in new:
         seq += 1
@@ -78,7 +76,7 @@ def seal(
         txn.write_rows("audit_events", (*AUDIT_COLUMNS, "seq", "prev_hash", "hash"), sealed)
     if seq != start:
         txn.run("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [seq, previous])
-    return seq - start
+    return len(rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,27 +25,33 @@ class PatientLinks:
 
     def of(self, resource: Any) -> set[str]:
         """Ids of the Patients `resource` (a FHIR JSON object) belongs to."""
-        if type(resource) is not dict:
-            return set()
-        res_type = resource.get("resourceType")
-        if type(res_type) is not str:
-            return set()
         found: set[str] = set()
-        if res_type == "Patient" and type(resource.get("id")) is str:
-            found.add(resource["id"])
-        for path in self._compiled(res_type):
-            for node in _values(path, resource):
-                if reference_type(node) == "Patient":
-                    parsed = parse(node["reference"]) if "reference" in node else None
-                    if parsed is not None and parsed[1]:
-                        found.add(parsed[1])
+        self._add(resource, found)
         return found
 
     def of_all(self, resources: Iterable[Any]) -> set[str]:
         found: set[str] = set()
         for resource in resources:
-            found |= self.of(resource)
+            self._add(resource, found)
         return found
+
+    def _add(self, resource: Any, found: set[str]) -> None:
+        if type(resource) is not dict:
+            return
+        res_type = resource.get("resourceType")
+        if type(res_type) is not str:
+            return
+        if res_type == "Patient" and type(resource.get("id")) is str:
+            found.add(resource["id"])
+        paths = self._paths.get(res_type)
+        if paths is None:
+            paths = self._compiled(res_type)
+        for path in paths:
+            for node in _values(path, resource):
+                if reference_type(node) == "Patient" and "reference" in node:
+                    parsed = parse(node["reference"])
+                    if parsed is not None and parsed[1]:
+                        found.add(parsed[1])
 
     def named(self, res_type: str | None, query: Iterable[tuple[str, str]]) -> set[str]:
         """Patients a search names (`patient=1`, `subject=Patient/1`, `Patient?_id=1`): BALP

@@ -60,10 +60,12 @@ _TRANSACTION = re.compile(rb'"type"\s*:\s*"transaction"')
 _METHODS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 # Interactions whose answer is the resource itself (a Bundle read is a Bundle).
 _SINGLE = frozenset({"read", "vread", "create", "update", "patch"})
-_BATCH = 5_000  # records per insert, and per sealing round
+_BATCH = 5_000  # queued requests turned into records per round
 _GLASS_SECONDS = 1.0  # how long a caller's break-the-glass patients are remembered
 _BACKLOG_WARNING = 100_000
 _ROUNDS = 2
+_CHUNK = 64  # records per transaction of the writer thread
+_INSERT_COLUMNS = ", ".join(AUDIT_COLUMNS)
 
 
 @dataclass(slots=True)
@@ -154,7 +156,7 @@ class AuditTrail:
         else:
             rows = self._written(txn, scope, changed)
             scope.wrote = True
-        txn.write_rows("audit_events", AUDIT_COLUMNS, rows)
+        _insert(txn, rows)
 
     # -- security events (vnehr.auth.events.SecurityEvents), in their own transaction
     def security(self, txn: WriteTransaction, event: SecurityEvent) -> None:
@@ -169,7 +171,7 @@ class AuditTrail:
             address=event.address,
             detail=event.detail,
         )
-        txn.write_rows("audit_events", AUDIT_COLUMNS, [row])
+        _insert(txn, [row])
         self._dirty = _ROUNDS
 
     # -- writing
@@ -191,17 +193,33 @@ class AuditTrail:
                         log.exception(
                             "audit record of %s %s", item.request.method, item.request.path
                         )
+                    # Let request threads have the GIL between two records: otherwise one
+                    # arriving now waits up to the interpreter's switch interval (5 ms).
+                    time.sleep(0)
                 self._dirty = max(0, self._dirty - 1)
-                try:
-                    with self.store.transaction() as txn:
-                        seal(txn, self.store.dialect, rows)
-                except Exception:
-                    log.exception("writing %d audit records failed; retrying", len(rows))
-                    self._unsaved = rows
-                    self._dirty = _ROUNDS
+                if not self._write(rows):
                     return
                 if not self._queue:
                     return
+
+    def _write(self, rows: list[Row]) -> bool:
+        """Seal the unsealed records and append `rows`, in transactions of a few dozen
+        records: SQLite has one writer, and a request's write waits for each of them."""
+        dialect = self.store.dialect
+        done = 0
+        try:
+            sealed = _CHUNK
+            while done < len(rows) or sealed == _CHUNK:
+                with self.store.transaction() as txn:
+                    sealed = seal(txn, dialect, rows[done : done + _CHUNK], _CHUNK)
+                done += _CHUNK
+        except Exception:
+            left = rows[done:]
+            log.exception("writing %d audit records failed; retrying", len(left))
+            self._unsaved = left
+            self._dirty = _ROUNDS
+            return False
+        return True
 
     def close(self) -> None:
         """Stop the background thread and write everything still queued."""
@@ -235,7 +253,10 @@ class AuditTrail:
                     found = list(_bundle_resources(body))  # a searchset, a history, ...
                 elif body.get("resourceType") not in ("OperationOutcome", "Parameters"):
                     found = [body]
-        touched = [Touched(_ref(r), frozenset(self.links.of(r))) for r in found]
+        if interaction.query_like:  # BALP records the patients found, not each resource
+            touched = [Touched(None, frozenset(self.links.of_all(found)))] if found else []
+        else:
+            touched = [Touched(_ref(r), frozenset(self.links.of(r))) for r in found]
         if interaction.patient is not None:
             touched.append(Touched(None, frozenset([interaction.patient])))
         if not found and interaction.res_type and interaction.res_id:
@@ -328,6 +349,19 @@ class AuditTrail:
         party = party_of(principal) if principal is not None else None
         if party is not None:
             self._glass.pop(party, None)
+
+
+def _insert(txn: WriteTransaction, rows: list[Row]) -> None:
+    """Unsealed records into a write's transaction: one INSERT statement of every row (one
+    round trip; 500 rows a statement)."""
+    marks = "(" + ", ".join("?" for _ in AUDIT_COLUMNS) + ")"
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        txn.run(
+            f"INSERT INTO audit_events ({_INSERT_COLUMNS}) VALUES "
+            + ", ".join(marks for _ in chunk),
+            [value for row in chunk for value in row],
+        )
 
 
 def _bundle_resources(bundle: dict[str, Any]) -> Iterator[Any]:
