@@ -26,7 +26,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bench.auth import client_keys, quantile, row, timed
+from bench.auth import client_keys, patient, quantile, row, timed
 from bench.harness import fresh_database, machine
 from vnehr.app import create_app
 from vnehr.auth.assertions import ASSERTION_TYPE
@@ -36,21 +36,6 @@ from vnehr.settings import Settings
 BASE = "http://bench.vnehr.vn"
 BLOCK = 100
 SCOPE = "system/*.cruds vnehr/national"
-
-
-def patient(i: int) -> dict[str, Any]:
-    return {
-        "resourceType": "Patient",
-        "identifier": [
-            {
-                "system": "http://fhir.ehealth.gov.vn/core/sid/national_id",
-                "value": f"0011850{i:05d}",
-            }
-        ],
-        "name": [{"family": "Nguyễn", "given": ["Thị", f"Lan {i}"]}],
-        "gender": "female",
-        "birthDate": "1985-03-12",
-    }
 
 
 def observation(patient_id: str, value: float) -> dict[str, Any]:

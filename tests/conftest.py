@@ -101,3 +101,20 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """An HTTP client talking to the ASGI app in-process."""
     with TestClient(create_app(settings), base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """A production-mode app (tokens required) on a clean database of each backend."""
+    from tests.smart import open_client, secure_settings
+
+    yield from open_client(secure_settings(database_url, tmp_path))
+
+
+@pytest.fixture
+def people(api: TestClient) -> dict[str, str]:
+    """Lan (a citizen with an account), another patient, an Observation each, BS Đức
+    (tests/smart.py seed_people)."""
+    from tests.smart import seed_people
+
+    return seed_people(api)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import yaml
 from fastapi import FastAPI
 
 from vnehr.audit.trail import AuditTrail
@@ -12,12 +13,13 @@ from vnehr.auth.server import AuthorizationServer, check_serving
 from vnehr.checks import check
 from vnehr.identity.index import PatientIndex
 from vnehr.interactions.context import Context
+from vnehr.policy.labels import load_rules
 from vnehr.policy.rules import AccessRules
 from vnehr.router import Router
 from vnehr.search.custom import CommitHook, CustomParameters, TrackedStore
 from vnehr.search.extract import Extractor
 from vnehr.search.registry import r4_registry
-from vnehr.settings import Settings
+from vnehr.settings import Settings, SettingsError
 from vnehr.storage import open_store
 from vnehr.storage.base import Store
 from vnehr.terminology.hook import TerminologyIndex
@@ -62,6 +64,11 @@ def create_server(settings: Settings) -> Server:
     hooks: list[CommitHook] = [TerminologyIndex(), *([identity] if identity else [])]
     # The access rules (vnehr.policy) follow encounters, referrals, consents, guardians.
     hooks.append(AccessRules(settings))
+    try:  # a bad labelling file stops the start, not the first write
+        load_rules(settings.access_labels)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        inner.close()
+        raise SettingsError(f"VNEHR_ACCESS_LABELS: {exc}") from None
     national = (settings.lab_catalogue_url,)
     if settings.map_local_codes:  # local codes that arrive without a national one
         hooks.append(UnmappedCodes(national))

@@ -4,13 +4,17 @@ development mode (the CLI's trusted view) and the CLI."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from tests.people import lan
+from vnehr.app import create_server
 from vnehr.cli import main
+from vnehr.settings import Settings, SettingsError
 
 ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -132,3 +136,12 @@ def test_encounters_referrals_and_consents_make_rules_and_rebuild_keeps_them(
     assert result.exit_code == 0, result.output
     after = sorted((r[1], r[2], r[3]) for r in _rules(database_url, pid))
     assert after == [s for s in summary if s[0] != "care"]
+
+
+def test_a_broken_labelling_file_stops_the_server_at_start(
+    database_url: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "labels.yaml"
+    broken.write_text("HIV:\n  - codes: [B20]\n", "utf-8")  # no system
+    with pytest.raises(SettingsError, match="VNEHR_ACCESS_LABELS"):
+        create_server(Settings(database_url=database_url, access_labels=str(broken)))

@@ -3,8 +3,6 @@ facility its own accesses, operators and national services everything, no one el
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,23 +14,10 @@ from tests.smart import (
     backend_token,
     bearer,
     exchange,
-    open_client,
     register_app,
     register_backend,
-    secure_settings,
-    seed_people,
     sign_in,
 )
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    yield from open_client(secure_settings(database_url, tmp_path))
-
-
-@pytest.fixture
-def people(api: TestClient) -> dict[str, Any]:
-    return seed_people(api)
 
 
 def token(api: TestClient, scope: str, facility: str | None) -> dict[str, str]:

@@ -3,11 +3,8 @@ audit trail as AuditEvents, with the same facts as auth_events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 from tests.audit.conftest import agent, flushed
@@ -17,26 +14,13 @@ from tests.smart import (
     backend_token,
     bearer,
     exchange,
-    open_client,
     page_state,
     pkce,
     register_app,
     register_backend,
-    secure_settings,
-    seed_people,
     server_of,
     sign_in,
 )
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    yield from open_client(secure_settings(database_url, tmp_path))
-
-
-@pytest.fixture
-def people(api: TestClient) -> dict[str, Any]:
-    return seed_people(api)
 
 
 def security(api: TestClient, kind: str) -> list[dict[str, Any]]:

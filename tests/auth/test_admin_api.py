@@ -3,20 +3,13 @@ security codes; each needs its scope."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
-from tests.smart import bearer, example_keys, open_client, secure_settings, server_of, system_token
+from tests.smart import bearer, example_keys, server_of, system_token
 
 CCCD = "001185012345"
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    yield from open_client(secure_settings(database_url, tmp_path))
 
 
 def test_an_operator_registers_a_hospital_system_and_it_can_get_tokens(api: TestClient) -> None:

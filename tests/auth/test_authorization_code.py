@@ -3,11 +3,8 @@ context, refresh-token rotation, ID tokens, introspection and revocation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from joserfc import jwk, jwt
 from starlette.testclient import TestClient
 
@@ -19,23 +16,10 @@ from tests.smart import (
     bearer,
     exchange,
     national_token,
-    open_client,
     register_app,
-    secure_settings,
-    seed_people,
     sign_in,
     system_token,
 )
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    yield from open_client(secure_settings(database_url, tmp_path))
-
-
-@pytest.fixture
-def people(api: TestClient) -> dict[str, Any]:
-    return seed_people(api)
 
 
 def test_a_citizen_signs_in_and_sees_only_her_own_record(

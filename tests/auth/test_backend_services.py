@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -18,16 +16,9 @@ from tests.smart import (
     backend_token,
     bearer,
     example_keys,
-    open_client,
     register_backend,
-    secure_settings,
     server_of,
 )
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    yield from open_client(secure_settings(database_url, tmp_path))
 
 
 @pytest.mark.parametrize("alg", ["RS384", "ES384"])

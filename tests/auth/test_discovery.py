@@ -3,7 +3,6 @@ security section; signing-key rotation keeps tokens in flight valid."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,6 @@ from starlette.testclient import TestClient
 from tests.smart import FHIR, backend_token, bearer, open_client, register_backend, secure_settings
 from vnehr.auth.keys import SigningKeys
 from vnehr.cli import main
-
-
-@pytest.fixture
-def api(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    yield from open_client(secure_settings(database_url, tmp_path))
 
 
 @pytest.mark.parametrize(

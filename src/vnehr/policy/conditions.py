@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from vnehr.auth.tokens import Principal
 from vnehr.errors import Forbidden
 from vnehr.fhir.instant import now_micros
+from vnehr.identity.identifiers import CCCD
 from vnehr.policy import rules
 from vnehr.policy.persons import person_patients
 from vnehr.policy.roles import practitioner_of, role_of
@@ -20,9 +21,6 @@ from vnehr.search.query import patient_data
 
 if TYPE_CHECKING:
     from vnehr.interactions.context import Context
-
-OWNER_SYSTEM = rules.OWNER_SYSTEM
-CCCD_SYSTEM = rules.CCCD_SYSTEM
 
 
 @cache
@@ -75,7 +73,7 @@ def condition(ctx: Context, principal: Principal, res_types: tuple[str, ...]) ->
     effects: tuple[str, ...] = (rules.REFERRAL, rules.PERMIT, rules.BREAK_GLASS)
     if settings.access_sharing == "opt-out":
         effects = (rules.CARE, *effects)
-    owner = (OWNER_SYSTEM, principal.facility) if principal.facility else None
+    owner = (rules.OWNER_SYSTEM, principal.facility) if principal.facility else None
     return ir.Access(types, owner, parties_of(principal), effects, (), sensitive, now)
 
 
@@ -122,7 +120,7 @@ def _cccds(ctx: Context, patient_ids: list[str]) -> list[str]:
         except Exception:  # deleted or gone: no identifiers to act on
             continue
         for identifier in resource.get("identifier") or []:
-            if isinstance(identifier, dict) and identifier.get("system") == CCCD_SYSTEM:
+            if isinstance(identifier, dict) and identifier.get("system") == CCCD:
                 value = identifier.get("value")
                 if isinstance(value, str) and value:
                     out.add(value)

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from vnehr.identity.identifiers import CCCD
 from vnehr.search.extract.date import date_range
 from vnehr.settings import Settings
 from vnehr.storage.base import StoredVersion, WriteTransaction
@@ -34,7 +35,6 @@ GUARDIAN = "guardian"
 BREAK_GLASS = "break-glass"
 FOREVER = 253_402_300_799_000_000  # 9999-12-31, epoch microseconds
 _DAY = 86_400_000_000
-CCCD_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/national_id"
 OWNER_SYSTEM = "https://vnehr.org/fhir/CodeSystem/owner-facility"
 GUARDIAN_CODES = frozenset({"GUARD", "POWATT", "DPOWATT", "HPOWATT", "SPOWATT"})
 PARENT_CODES = frozenset(
@@ -227,9 +227,7 @@ class AccessRules:
         cccds = [
             i["value"]
             for i in resource.get("identifier") or []
-            if isinstance(i, dict)
-            and i.get("system") == CCCD_SYSTEM
-            and isinstance(i.get("value"), str)
+            if isinstance(i, dict) and i.get("system") == CCCD and isinstance(i.get("value"), str)
         ]
         if not patient or not cccds:
             return

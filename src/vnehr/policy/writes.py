@@ -63,10 +63,7 @@ class PolicyTransaction:
         if self.principal is None:  # the CLI, development mode: labels only
             return self.inner.write(res_type, res_id, resource, method, previous)
         before = self._current(res_type, res_id, previous)
-        if resource is not None:
-            resource = self.check(res_type, res_id, resource, before)
-        else:
-            self.check_delete(res_type, res_id, before)
+        resource = self.check(res_type, res_id, resource, before)
         return self.inner.write(res_type, res_id, resource, method, previous)
 
     def _current(
@@ -84,17 +81,17 @@ class PolicyTransaction:
         self,
         res_type: str,
         res_id: str,
-        resource: dict[str, Any],
+        resource: dict[str, Any] | None,
         before: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """`resource` as it may be written (None: a delete), or Forbidden."""
         role = self.role
-        if role == "national":
-            return resource
+        if role == "national" or (resource is None and before is None):
+            return resource  # a delete of nothing changes nothing
         if role == "public-health":
             raise Forbidden("Public health and analytics callers do not write")
-        clinical = res_type in clinical_types()
         if role == "registry":
-            if clinical:
+            if res_type in clinical_types():
                 raise Forbidden(
                     f"Operators manage registries; {res_type} is patient data, written by "
                     "facilities"
@@ -102,28 +99,11 @@ class PolicyTransaction:
             return resource
         if role == "citizen":
             return self._citizen(res_type, res_id, resource, before)
+        if resource is None:
+            assert before is not None
+            self._own(res_type, res_id, before)
+            return None
         return self._facility(res_type, res_id, resource, before)
-
-    def check_delete(self, res_type: str, res_id: str, before: dict[str, Any] | None) -> None:
-        role = self.role
-        if role == "national" or before is None:
-            return
-        if role == "public-health":
-            raise Forbidden("Public health and analytics callers do not write")
-        if role == "registry":
-            if res_type in clinical_types():
-                raise Forbidden(f"Operators do not delete patient data ({res_type})")
-            return
-        if role == "citizen":
-            if res_type == "Consent" or (
-                res_type == "AllergyIntolerance" and _patient_reported(before)
-            ):
-                return
-            raise Forbidden(
-                "Citizens may withdraw their Consents and the allergies they reported, "
-                f"not delete {res_type}"
-            )
-        self._own(res_type, res_id, before)
 
     def _facility(
         self,
@@ -186,9 +166,20 @@ class PolicyTransaction:
         self,
         res_type: str,
         res_id: str,
-        resource: dict[str, Any],
+        resource: dict[str, Any] | None,
         before: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        if resource is None:
+            if res_type == "Consent" or (
+                res_type == "AllergyIntolerance"
+                and before is not None
+                and _patient_reported(before)
+            ):
+                return None
+            raise Forbidden(
+                "Citizens may withdraw their Consents and the allergies they reported, "
+                f"not delete {res_type}"
+            )
         if res_type == "Patient":
             if before is None:
                 raise Forbidden("A citizen's Patient records are created by facilities")
