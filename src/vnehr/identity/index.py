@@ -68,26 +68,35 @@ def candidates(rows: Rows, record: MatchRecord, rules: Rules, exclude: str = "")
     hashes = sorted({key_hash(k) for k in blocking_keys(record)})
     if not hashes:
         return []
-    found: dict[str, tuple[str, str]] = {}
-    for hk in hashes:  # one small look per key: a huge block is skipped, not read
-        ids = rows(
-            "SELECT patient_id FROM mpi_keys WHERE hk = ? LIMIT ?",
-            [hk, BLOCK_CAP + 1],
-        )
+    # One statement for every key, each key's look limited: a huge block is skipped, not
+    # read (two round trips in all, not two per key: the index runs on every Patient write).
+    blocks = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT hk, patient_id FROM mpi_keys WHERE hk = ? LIMIT ?) AS b{i}"
+        for i in range(len(hashes))
+    )
+    members: dict[int, list[str]] = {}
+    args = [v for h in hashes for v in (h, BLOCK_CAP + 1)]
+    for hk, patient_id in rows(blocks, args):
+        members.setdefault(int(hk), []).append(str(patient_id))
+    wanted: dict[str, None] = {}  # in key order, as far as the candidate cap
+    for hk in hashes:
+        ids = members.get(hk, [])
         if len(ids) > BLOCK_CAP:
             continue
-        wanted = [i[0] for i in ids if i[0] != exclude and i[0] not in found]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for patient_id, person_id, features in rows(
-                f"SELECT patient_id, person_id, features FROM mpi_records "
-                f"WHERE patient_id IN ({marks})",
-                chunk,
-            ):
-                found[patient_id] = (person_id, features)
-        if len(found) >= CANDIDATE_CAP:
+        wanted.update((i, None) for i in ids if i != exclude)
+        if len(wanted) >= CANDIDATE_CAP:
             break
+    found: dict[str, tuple[str, str]] = {}
+    listed = list(wanted)
+    for start in range(0, len(listed), 500):
+        chunk = listed[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for patient_id, person_id, features in rows(
+            f"SELECT patient_id, person_id, features FROM mpi_records "
+            f"WHERE patient_id IN ({marks})",
+            chunk,
+        ):
+            found[patient_id] = (person_id, features)
     out = []
     for patient_id, (person_id, features) in found.items():
         other = MatchRecord.from_json(json.loads(features))
@@ -117,7 +126,13 @@ class PatientIndex:
         """(Re)link one Patient after it was written or deleted (`stored`: the version just
         written, if known; else it is read)."""
         now = self.clock()
-        old = txn.rows("SELECT person_id FROM mpi_records WHERE patient_id = ?", [patient_id])
+        # The first version of an id (a create): nothing about it is indexed or decided yet.
+        fresh = stored is not None and stored.version == 1 and not stored.deleted
+        old = (
+            []
+            if fresh
+            else txn.rows("SELECT person_id FROM mpi_records WHERE patient_id = ?", [patient_id])
+        )
         old_person = old[0][0] if old else None
         if stored is None:
             current = txn.current("Patient", patient_id)
@@ -131,15 +146,20 @@ class PatientIndex:
         patient = (stored or txn.read("Patient", patient_id)).resource()
         record = record_from_patient(patient)
         keys = blocking_keys(record)
-        for key in sorted(k for k in keys if k.startswith(_IDENTITY_KEYS)):
-            txn.lock(f"mpi:{key}")
-        decided = {
-            person: (result, source)
-            for person, result, source in txn.rows(
-                "SELECT person_id, result, source FROM mpi_links WHERE patient_id = ?",
-                [patient_id],
-            )
-        }
+        identity = sorted(f"mpi:{k}" for k in keys if k.startswith(_IDENTITY_KEYS))
+        if identity:
+            txn.lock(*identity)
+        decided = (
+            {}
+            if fresh
+            else {
+                person: (result, source)
+                for person, result, source in txn.rows(
+                    "SELECT person_id, result, source FROM mpi_links WHERE patient_id = ?",
+                    [patient_id],
+                )
+            }
+        )
         excluded = {p for p, (r, _) in decided.items() if r == "no-match"}
         manual = [p for p, (r, s) in decided.items() if r == "certain" and s == "manual"]
         best: dict[str, Candidate] = {}
@@ -164,6 +184,7 @@ class PatientIndex:
             )
             target = old_person if alone and old_person else new_id()
             source, score, reason = "auto", None, "no certain match: a Person of its own"
+        alone_new = target != old_person and not certain and not manual
         features = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
         if old_person is None:
             txn.run(
@@ -175,13 +196,16 @@ class PatientIndex:
                 "UPDATE mpi_records SET person_id = ?, features = ? WHERE patient_id = ?",
                 [target, features, patient_id],
             )
-        txn.run("DELETE FROM mpi_keys WHERE patient_id = ?", [patient_id])
+        if not fresh:
+            txn.run("DELETE FROM mpi_keys WHERE patient_id = ?", [patient_id])
         txn.run_many(
             "INSERT INTO mpi_keys (hk, patient_id) VALUES (?, ?)",
             [(h, patient_id) for h in sorted({key_hash(k) for k in keys})],
         )
         if source != "manual" or decided.get(target) is None:
-            self._set_link(txn, patient_id, target, "certain", source, score, reason, now)
+            self._set_link(
+                txn, patient_id, target, "certain", source, score, reason, now, known=alone_new
+            )
         if old_person != target:
             self._event(txn, now, "link", patient_id, target, "certain", source, None, reason)
             if old_person is not None:
@@ -202,7 +226,12 @@ class PatientIndex:
         for person, c in waiting.items():
             why = c.result.reason or ("also certain" if c.result.grade == "certain" else None)
             self._set_link(txn, patient_id, person, "probable", "auto", c.result.score, why, now)
-        self.refresh_person(txn, target, now, {patient_id: patient})
+        if alone_new:  # a new Person of this Patient alone: no need to look it up
+            self.refresh_person(
+                txn, target, now, {patient_id: patient}, members=[(patient_id, source, reason)]
+            )
+        else:
+            self.refresh_person(txn, target, now, {patient_id: patient})
         if old_person is not None and old_person != target:
             self.refresh_person(txn, old_person, now)
 
@@ -246,9 +275,13 @@ class PatientIndex:
         score: float | None,
         reason: str | None,
         now: int,
+        *,
+        known: bool = False,
     ) -> None:
+        """`known`: the pair has no link yet (a new Person), none to drop."""
         score = None if score is None or score != score or abs(score) == float("inf") else score
-        self._drop_link(txn, patient_id, person_id)
+        if not known:
+            self._drop_link(txn, patient_id, person_id)
         txn.run(
             "INSERT INTO mpi_links (patient_id, person_id, result, source, score, reason, "
             "updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -287,15 +320,20 @@ class PatientIndex:
         person_id: str,
         now: int,
         known: dict[str, dict[str, Any]] | None = None,
+        members: list[tuple[str, str | None, str | None]] | None = None,
     ) -> None:
-        """Write the Person as its linked Patients say (a new version only if it changed)."""
-        members = txn.rows(
-            "SELECT r.patient_id, l.source, l.reason FROM mpi_records r LEFT JOIN mpi_links l "
-            "ON l.patient_id = r.patient_id AND l.person_id = r.person_id "
-            "WHERE r.person_id = ? ORDER BY r.patient_id",
-            [person_id],
-        )
-        previous = txn.current("Person", person_id)
+        """Write the Person as its linked Patients say (a new version only if it changed).
+        `members` (patient, link source, reason), when given, says the Person is new and
+        holds just these."""
+        previous = None
+        if members is None:
+            members = txn.rows(
+                "SELECT r.patient_id, l.source, l.reason FROM mpi_records r "
+                "LEFT JOIN mpi_links l ON l.patient_id = r.patient_id "
+                "AND l.person_id = r.person_id WHERE r.person_id = ? ORDER BY r.patient_id",
+                [person_id],
+            )
+            previous = txn.current("Person", person_id)
         old = None
         if previous is not None and not previous.deleted:
             old = txn.read("Person", person_id).resource()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -98,6 +99,12 @@ def _entry_request(entry: Any, index: int, base: FhirRequest) -> FhirRequest:
     )
 
 
+@lru_cache(maxsize=64)
+def _instant_of(http_date: str) -> str:
+    # The entries of one transaction share their second: parse it once.
+    return parsedate_to_datetime(http_date).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _response_entry(response: FhirResponse, *, include_resource: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"response": {"status": _status_text(response.status)}}
     headers = response.headers
@@ -106,8 +113,7 @@ def _response_entry(response: FhirResponse, *, include_resource: bool) -> dict[s
     if "ETag" in headers:
         out["response"]["etag"] = headers["ETag"]
     if "Last-Modified" in headers:  # an HTTP date in the header, a FHIR instant here
-        moment = parsedate_to_datetime(headers["Last-Modified"])
-        out["response"]["lastModified"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out["response"]["lastModified"] = _instant_of(headers["Last-Modified"])
     body = response.resource
     if body is None and response.body is not None and include_resource:
         body = fhir_json.loads(response.body)

@@ -10,7 +10,6 @@ set by hand stays.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -61,16 +60,37 @@ def load_rules(path: str = "") -> tuple[LabelRule, ...]:
     return tuple(out)
 
 
-def _codings(value: Any) -> Iterator[tuple[Any, Any]]:
-    if isinstance(value, dict):
-        if "system" in value and "code" in value:
-            yield value.get("system"), value.get("code")
-        for key, item in value.items():
-            if key not in ("meta", "text", "contained"):
-                yield from _codings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _codings(item)
+_SKIPPED = frozenset({"meta", "text", "contained"})
+
+
+@cache
+def _systems(rules: tuple[LabelRule, ...]) -> frozenset[str]:
+    return frozenset(rule.system for rule in rules)
+
+
+def _codings(resource: dict[str, Any], systems: frozenset[str]) -> list[tuple[str, str]]:
+    """Every `(system, code)` of `resource` whose system is one of `systems`, at any depth
+    outside `meta`, `text` and `contained`. A loop over a stack, not a recursive generator:
+    it runs on every write (docs/benchmarks.md)."""
+    found: list[tuple[str, str]] = []
+    stack: list[Any] = [resource]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value = pop()
+        if type(value) is dict:
+            system = value.get("system")
+            if system in systems:
+                code = value.get("code")
+                if isinstance(code, str):
+                    found.append((system, code))
+            for key, item in value.items():
+                if type(item) in (dict, list) and key not in _SKIPPED:
+                    push(item)
+        else:
+            for item in value:
+                if type(item) in (dict, list):
+                    push(item)
+    return found
 
 
 def labelled(resource: dict[str, Any], rules: tuple[LabelRule, ...]) -> dict[str, Any]:
@@ -79,7 +99,7 @@ def labelled(resource: dict[str, Any], rules: tuple[LabelRule, ...]) -> dict[str
         return resource
     earned = {
         rule.label
-        for system, code in _codings(resource)
+        for system, code in _codings(resource, _systems(rules))
         for rule in rules
         if rule.holds(system, code)
     }

@@ -79,6 +79,12 @@ def _period(period: Any) -> tuple[int | None, int | None]:
     return _instant(period.get("start")), _instant(period.get("end"), high=True)
 
 
+_INSERT = (
+    "INSERT INTO access_rules (source, patient_id, party, effect, label, start, until, "
+    "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 class AccessRules:
     """The commit hook: rewrites the rules of every resource of `types` written."""
 
@@ -92,8 +98,21 @@ class AccessRules:
 
     def before_commit(self, txn: WriteTransaction, changed: list[StoredVersion]) -> None:
         latest = {(s.res_type, s.res_id): s for s in changed}
-        for (res_type, res_id), stored in latest.items():
-            self.write(txn, res_type, res_id, None if stored.deleted else stored.resource())
+        # A first version (a create) has no rules yet; the others' are replaced. One DELETE
+        # and one INSERT for the whole transaction: this runs on every clinical write.
+        stale = [f"{t}/{i}" for (t, i), s in latest.items() if s.version > 1]
+        for start in range(0, len(stale), 500):
+            chunk = stale[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            txn.run(f"DELETE FROM access_rules WHERE source IN ({marks})", chunk)
+        rows = [
+            (f"{t}/{i}", *rule)
+            for (t, i), s in latest.items()
+            if not s.deleted
+            for rule in self.rules_of(txn, s.resource())
+        ]
+        if rows:
+            txn.run_many(_INSERT, rows)
 
     def write(
         self, txn: WriteTransaction, res_type: str, res_id: str, resource: dict[str, Any] | None
@@ -104,11 +123,7 @@ class AccessRules:
             return
         found = list(self.rules_of(txn, resource))
         if found:
-            txn.run_many(
-                "INSERT INTO access_rules (source, patient_id, party, effect, label, start, "
-                "until, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(source, *rule) for rule in found],
-            )
+            txn.run_many(_INSERT, [(source, *rule) for rule in found])
 
     def rules_of(self, txn: WriteTransaction, resource: dict[str, Any]) -> Iterator[Rule]:
         kind = resource.get("resourceType")

@@ -356,8 +356,8 @@ class TrackedTransaction:
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
         self._txn.prefetch(keys)
 
-    def lock(self, key: str) -> None:
-        self._txn.lock(key)
+    def lock(self, key: str, *more: str) -> None:
+        self._txn.lock(key, *more)
 
     def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Any]:
         return self._txn.rows(statement, args)

@@ -99,8 +99,9 @@ class WriteTransaction(Protocol):
         """Look up (and lock) many current versions at once, ahead of writing them."""
         ...
 
-    def lock(self, key: str) -> None:
-        """Serialise with every other transaction taking the same key (conditional create)."""
+    def lock(self, key: str, *more: str) -> None:
+        """Serialise with every other transaction taking the same key (conditional create);
+        several keys are taken in the order given, in one round trip."""
         ...
 
     def read(self, res_type: str, res_id: str) -> StoredVersion: ...

@@ -127,14 +127,18 @@ class SqlTransaction:
             if (res_type, res_id) not in self._known:
                 by_type.setdefault(res_type, []).append(res_id)
         store = self.store
+        if not store.absent_is_final and by_type:
+            # The per-id locks of them all first, in one statement and a fixed order (so
+            # concurrent lockers cannot deadlock): then one look per type is final, found
+            # or not (a client-chosen id is usually new: a transaction of PUTs).
+            store._lock_keys(
+                self.conn,
+                sorted({f"id:{t}/{i}" for t, ids in by_type.items() for i in ids}),
+            )
         for res_type, ids in by_type.items():
-            ids = sorted(set(ids))  # a fixed order: concurrent lockers cannot deadlock
+            ids = sorted(set(ids))
             for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                missing = self._remember(res_type, chunk)
-                if missing and not store.absent_is_final:
-                    store._lock_keys(self.conn, [f"id:{res_type}/{i}" for i in missing])
-                    missing = self._remember(res_type, missing)
+                missing = self._remember(res_type, ids[start : start + 500])
                 self._absent.update((res_type, i) for i in missing)
 
     def _remember(self, res_type: str, ids: list[str]) -> list[str]:
@@ -147,8 +151,11 @@ class SqlTransaction:
             found.add(res_id)
         return [i for i in ids if i not in found]
 
-    def lock(self, key: str) -> None:
-        self.store._lock_key(self.conn, key)
+    def lock(self, key: str, *more: str) -> None:
+        if more:
+            self.store._lock_keys(self.conn, [key, *more])
+        else:
+            self.store._lock_key(self.conn, key)
 
     # -- the tables of extensions (vnehr.identity), on the transaction's connection. They
     # do not see the resource and index rows still buffered (read() and search do): not
