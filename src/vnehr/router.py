@@ -31,9 +31,10 @@ from vnehr.interactions.respond import body_resource, check_type
 from vnehr.interactions.transaction import batch, bundle_entries, transaction
 from vnehr.operations.registry import Operation, OperationRegistry, builtin_operations
 from vnehr.policy.roles import role_of
+from vnehr.policy.versions import visible_versions as past_versions
 from vnehr.policy.writes import PolicyTransaction, held
 from vnehr.search.query import compartments
-from vnehr.storage.base import WriteTransaction
+from vnehr.storage.base import StoredVersion, WriteTransaction
 
 log = logging.getLogger("vnehr.router")
 
@@ -246,12 +247,14 @@ class Router:
             return self._operation(request, third[1:], res_type, res_id, txn)
         if third == "_history" and n == 3:
             self._only(method, ("GET",), "_history")
-            self._visible(request, res_type, res_id, "r", txn)
-            return history.history(ctx, request, res_type, res_id)
+            found = self._visible(request, res_type, res_id, "r", txn)
+            keep = self._past_versions(found, res_type, res_id, txn)
+            return history.history(ctx, request, res_type, res_id, keep)
         if third == "_history" and n == 4:
             self._only(method, ("GET",), "vread")
-            self._visible(request, res_type, res_id, "r", txn)
-            return read.vread(ctx, request, res_type, res_id, parts[3], txn)
+            found = self._visible(request, res_type, res_id, "r", txn)
+            keep = self._past_versions(found, res_type, res_id, txn)
+            return read.vread(ctx, request, res_type, res_id, parts[3], txn, keep)
         raise InvalidRequest(f"Unknown path {request.path}")
 
     def _visible(
@@ -291,6 +294,19 @@ class Router:
         if write:
             raise Hidden(f"{res_type}/{res_id} is not known")
         raise NotFound(f"{res_type}/{res_id} is not known")
+
+    def _past_versions(
+        self, found: access.Grant, res_type: str, res_id: str, txn: WriteTransaction | None
+    ) -> Callable[[list[StoredVersion]], list[StoredVersion]] | None:
+        """Which past versions of a resource the caller sees (vnehr.policy.versions)."""
+        if found.unrestricted:
+            return None
+        source = txn if txn is not None else self.ctx.store
+        try:
+            current: StoredVersion | None = source.read(res_type, res_id)
+        except (NotFound, Gone):
+            current = None
+        return lambda versions: past_versions(self.ctx, found, current, versions)
 
     def _only(self, method: str, allowed: tuple[str, ...], what: str) -> None:
         if method not in allowed:

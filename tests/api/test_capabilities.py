@@ -29,6 +29,22 @@ def test_it_lists_every_resource_type_and_what_works(client: TestClient) -> None
     assert any(op["name"] == "validate" for op in rest["operation"])
 
 
+def test_the_audit_trail_is_advertised_read_only_as_it_is(client: TestClient) -> None:
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    audit = next(res for res in rest["resource"] if res["type"] == "AuditEvent")
+    assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}
+    assert {p["name"] for p in audit["searchParam"]} == {
+        "patient",
+        "date",
+        "agent",
+        "entity",
+        "subtype",
+        "outcome",
+    }
+    assert client.post("/fhir/AuditEvent", json={"resourceType": "AuditEvent"}).status_code == 405
+    assert client.get("/fhir/AuditEvent?patient=nobody").status_code == 200
+
+
 def test_the_statement_is_itself_valid(client: TestClient) -> None:
     cs = client.get("/fhir/metadata").json()
     r = client.post("/fhir/$validate", json=cs, headers={"Content-Type": "application/fhir+json"})

@@ -709,7 +709,7 @@ def test_patch_of_a_hidden_record_answers_404_as_for_an_unknown_id(world: World)
     strict=True,
     reason="LEAK: PUT Observation/{hidden id} answers 403 'outside what the access token "
     "allows', PUT Observation/{unknown id} 201 (update as create): the status tells the "
-    "record exists",
+    "record exists (a known limit: docs/access.md, 'What an id tells')",
 )
 def test_update_of_a_hidden_record_answers_as_for_an_unknown_id(world: World) -> None:
     hidden, nothing, _ = _write_probe(world, "PUT", "obsChiB")

@@ -43,6 +43,7 @@ from vnehr.auth.events import SecurityEvent
 from vnehr.auth.tokens import Principal
 from vnehr.errors import MethodNotAllowed
 from vnehr.fhir.instant import now_micros
+from vnehr.identity.index import GOLDEN_TAG, MPI_CODES
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.policy.break_glass import active_for, party_of
 from vnehr.policy.persons import person_patients
@@ -88,6 +89,17 @@ class Scope:
                 else _TRANSACTION.search(body) is not None
             )
         return self.transaction
+
+
+def _golden(version: StoredVersion) -> bool:
+    """A golden Person of the master patient index (vnehr.identity), by its tag."""
+    if version.content is None or GOLDEN_TAG["code"].encode() not in version.content:
+        return False
+    tags = (orjson.loads(version.content).get("meta") or {}).get("tag") or []
+    return any(
+        isinstance(t, dict) and t.get("system") == MPI_CODES and t.get("code") == "golden"
+        for t in tags
+    )
 
 
 class _Pending(NamedTuple):
@@ -154,7 +166,13 @@ class AuditTrail:
             rows = [local_write_row(now_micros(), changed)]
             self._dirty = _ROUNDS
         else:
-            rows = self._written(txn, scope, changed)
+            # The golden Persons the master patient index rewrote because of this write are
+            # the platform's doing, not the caller's, and the index keeps its own
+            # append-only history of them (mpi_events, docs/identity.md). In the caller's
+            # records they would name the person's other Patients, at other facilities, to
+            # a facility that may not see them.
+            own = [v for v in changed if not (v.res_type == "Person" and _golden(v))]
+            rows = self._written(txn, scope, own) if own else []
             scope.wrote = True
         _insert(txn, rows)
 

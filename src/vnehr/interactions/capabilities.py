@@ -24,6 +24,8 @@ _INTERACTIONS = [
     "create",
     "search-type",
 ]
+# What GET AuditEvent answers (vnehr.audit.endpoint).
+_AUDIT_SEARCH = frozenset({"patient", "date", "agent", "entity", "subtype", "outcome"})
 # Every parameter type but `special` (near) is searchable (vnehr.search).
 _SEARCHABLE_TYPES = {
     "token",
@@ -74,6 +76,20 @@ def capability_statement(
             entry["searchRevInclude"] = revinclude
         if ops:
             entry["operation"] = ops
+        if res_type == "AuditEvent":
+            # The server writes the audit trail itself; clients read and search it
+            # (vnehr.audit.endpoint), never write it.
+            entry.update(
+                interaction=[{"code": c} for c in ("read", "search-type")],
+                documentation="Read-only: the server's audit trail (IHE BALP). Each caller "
+                "sees the records the access policy gives it (docs/audit.md).",
+                readHistory=False,
+                updateCreate=False,
+                conditionalCreate=False,
+                conditionalUpdate=False,
+                conditionalDelete="not-supported",
+                searchParam=[p for p in params if p["name"] in _AUDIT_SEARCH],
+            )
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",

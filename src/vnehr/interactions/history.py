@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from vnehr.errors import InvalidRequest
 from vnehr.fhir.instant import parse_range
 from vnehr.interactions.bundles import bundle, history_entry, link
@@ -9,6 +11,7 @@ from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.read import check_id
 from vnehr.interactions.respond import check_type
+from vnehr.storage.base import StoredVersion
 
 _KNOWN = {"_since", "_at", "_count", "_cursor", "_format", "_pretty", "_list"}
 
@@ -22,9 +25,18 @@ def page_size(ctx: Context, request: FhirRequest) -> int:
     return min(int(raw), ctx.settings.max_page_size)
 
 
+Keep = Callable[[list[StoredVersion]], list[StoredVersion]]
+
+
 def history(
-    ctx: Context, request: FhirRequest, res_type: str | None, res_id: str | None
+    ctx: Context,
+    request: FhirRequest,
+    res_type: str | None,
+    res_id: str | None,
+    keep: Keep | None = None,
 ) -> FhirResponse:
+    """`keep`: the versions of a page the caller may see (the access policy's say on past
+    versions, vnehr.policy.versions); a page may then hold fewer than `_count`."""
     if res_type is not None:
         check_type(res_type)
     if res_id is not None:
@@ -45,5 +57,6 @@ def history(
     links = [link("self", request.base_url, path, request.query)]
     if page.next_cursor:
         links.append(link("next", request.base_url, path, [*params, ("_cursor", page.next_cursor)]))
-    entries = [history_entry(request.base_url, v) for v in page.versions]
+    versions = page.versions if keep is None else keep(page.versions)
+    entries = [history_entry(request.base_url, v) for v in versions]
     return FhirResponse(200, resource=bundle("history", entries, link=links))

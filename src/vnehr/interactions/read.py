@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from vnehr.errors import InvalidRequest
+from collections.abc import Callable
+
+from vnehr.errors import InvalidRequest, NotFound
 from vnehr.fhir.ids import is_valid_id
 from vnehr.fhir.instant import http_date
 from vnehr.interactions.context import Context
@@ -48,10 +50,16 @@ def vread(
     res_id: str,
     version: str,
     txn: WriteTransaction | None = None,
+    keep: Callable[[list[StoredVersion]], list[StoredVersion]] | None = None,
 ) -> FhirResponse:
+    """`keep`: whether the caller may see the version (vnehr.policy.versions); one it may
+    not answers as a version that does not exist."""
     check_type(res_type)
     check_id(res_id)
     if not version.isdigit():
         raise InvalidRequest(f"Invalid version id {version!r}: versions are numbers")
     source = txn if txn is not None else ctx.store
-    return _respond(request, source.vread(res_type, res_id, int(version)))
+    stored = source.vread(res_type, res_id, int(version))
+    if keep is not None and not keep([stored]):
+        raise NotFound(f"{res_type}/{res_id} has no version {version}")
+    return _respond(request, stored)
