@@ -24,6 +24,9 @@ def test_values_are_converted_and_checked() -> None:
         Settings.from_env({"VNEHR_DEV": "maybe"})
     with pytest.raises(SettingsError, match="VNEHR_DATABASE_URL"):
         Settings.from_env({"VNEHR_DATABASE_URL": "mysql://x"})
+    assert Settings.from_env({"VNEHR_SQLITE_CACHE_MB": "512"}).sqlite_cache_mb == 512
+    with pytest.raises(SettingsError, match="VNEHR_SQLITE_CACHE_MB"):
+        Settings.from_env({"VNEHR_SQLITE_CACHE_MB": "4"})
 
 
 def test_secrets_can_come_from_files(tmp_path: Path) -> None:

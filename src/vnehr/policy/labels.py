@@ -10,6 +10,7 @@ set by hand stays.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from vnehr.fhir import json as fhir_json
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
@@ -68,6 +71,16 @@ def _systems(rules: tuple[LabelRule, ...]) -> frozenset[str]:
     return frozenset(rule.system for rule in rules)
 
 
+@cache
+def _code_pattern(rules: tuple[LabelRule, ...]) -> re.Pattern[bytes]:
+    """`"code":"<a rule's code or prefix>` in compact JSON: a resource without it earns
+    no label, found in a few microseconds instead of a walk over every element."""
+    alternatives = [re.escape(c) + '"' for rule in rules for c in rule.codes]
+    alternatives += [re.escape(p) for rule in rules for p in rule.prefixes]
+    alternatives.sort(key=len, reverse=True)
+    return re.compile(('"code":"(?:' + "|".join(alternatives) + ")").encode())
+
+
 def _codings(resource: dict[str, Any], systems: frozenset[str]) -> list[tuple[str, str]]:
     """Every `(system, code)` of `resource` whose system is one of `systems`, at any depth
     outside `meta`, `text` and `contained`. A loop over a stack, not a recursive generator:
@@ -95,7 +108,7 @@ def _codings(resource: dict[str, Any], systems: frozenset[str]) -> list[tuple[st
 
 def labelled(resource: dict[str, Any], rules: tuple[LabelRule, ...]) -> dict[str, Any]:
     """`resource` with the labels its codings earn added to `meta.security`."""
-    if not rules:
+    if not rules or not _code_pattern(rules).search(fhir_json.dumps(resource)):
         return resource
     earned = {
         rule.label

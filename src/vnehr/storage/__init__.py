@@ -13,7 +13,12 @@ def open_store(settings: Settings, indexer: Indexer, *, migrate: bool = True) ->
     if url.startswith("sqlite:"):
         from vnehr.storage.sqlite import SqliteStore, sqlite_path
 
-        store = SqliteStore(sqlite_path(url), indexer, synchronous=settings.sqlite_synchronous)
+        store = SqliteStore(
+            sqlite_path(url),
+            indexer,
+            synchronous=settings.sqlite_synchronous,
+            cache_mb=settings.sqlite_cache_mb,
+        )
     else:
         from vnehr.storage.postgres import PostgresStore
 

@@ -28,8 +28,16 @@ class SqliteStore(SqlStore):
     dialect = "sqlite"
     absent_is_final = True
 
-    def __init__(self, path: Path | str, indexer: Indexer, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        indexer: Indexer,
+        *,
+        synchronous: str = "NORMAL",
+        cache_mb: int = 256,
+    ) -> None:
         super().__init__(indexer)
+        self.cache_mb = cache_mb
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.synchronous = synchronous.upper()
@@ -62,8 +70,10 @@ class SqliteStore(SqlStore):
             # is cut back to 64 MB after a checkpoint.
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             conn.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
+            conn.execute(f"PRAGMA cache_size = -{self.cache_mb * 1024}")
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA cache_size = -65536")
+        if readonly:
+            conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
         return conn
 
