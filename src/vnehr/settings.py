@@ -31,9 +31,10 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     validate: bool = True
     sqlite_synchronous: str = "NORMAL"
-    # SQLite's page cache of the writing connection, in MiB: index pages a write touches
-    # stay in memory (ingest +3-7% against 64 MiB at 35,000 resources, docs/benchmarks.md).
-    sqlite_cache_mb: int = 256
+    # SQLite's page cache of the writing connection, in MiB. 256 against 64 gave ingest of
+    # 35,000 resources no measurable gain over HTTP (docs/benchmarks.md); a large store
+    # with many writers may differ.
+    sqlite_cache_mb: int = 64
     pool_size: int = 8
     default_page_size: int = 50
     max_page_size: int = 1000

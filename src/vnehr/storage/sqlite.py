@@ -34,7 +34,7 @@ class SqliteStore(SqlStore):
         indexer: Indexer,
         *,
         synchronous: str = "NORMAL",
-        cache_mb: int = 256,
+        cache_mb: int = 64,
     ) -> None:
         super().__init__(indexer)
         self.cache_mb = cache_mb
