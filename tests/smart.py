@@ -208,6 +208,16 @@ def exchange(client: TestClient, client_id: str, code: str, verifier: str) -> An
     )
 
 
+def citizen_code(client: TestClient, people: dict[str, Any], scope: str) -> tuple[str, str, str]:
+    """Nguyễn Thị Lan signs in to a health app registered for the occasion, asking for
+    `scope`: (client_id, authorization code, PKCE verifier)."""
+    client_id, _ = register_app(client)
+    code, verifier = sign_in(
+        client, client_id, username=people["cccd"], password=CITIZEN_PASSWORD, scope=scope
+    )
+    return client_id, code, verifier
+
+
 def system_token(client: TestClient, scope: str = "system/*.cruds") -> str:
     client_id, private = register_backend(client, scope=scope)
     response = backend_token(client, client_id, private, scope)

@@ -10,13 +10,11 @@ from starlette.testclient import TestClient
 
 from tests.audit.conftest import agent, entities, flushed, subtype
 from tests.smart import (
-    CITIZEN_PASSWORD,
     backend_token,
     bearer,
+    citizen_code,
     exchange,
-    register_app,
     register_backend,
-    sign_in,
 )
 
 
@@ -29,13 +27,8 @@ def token(api: TestClient, scope: str, facility: str | None) -> dict[str, str]:
 
 def citizen(api: TestClient, people: dict[str, Any]) -> dict[str, str]:
     """Nguyễn Thị Lan, signed in to her health app."""
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="openid fhirUser launch/patient patient/*.rs",
+    client_id, code, verifier = citizen_code(
+        api, people, "openid fhirUser launch/patient patient/*.rs"
     )
     answer = exchange(api, client_id, code, verifier)
     assert answer.status_code == 200, answer.text

@@ -13,6 +13,7 @@ from tests.smart import (
     authorize_params,
     backend_token,
     bearer,
+    citizen_code,
     exchange,
     page_state,
     pkce,
@@ -77,13 +78,8 @@ def test_sign_ins_right_and_wrong_are_recorded(api: TestClient, people: dict[str
 
 
 def test_a_revocation_is_a_logout(api: TestClient, people: dict[str, Any]) -> None:
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="launch/patient offline_access patient/*.rs",
+    client_id, code, verifier = citizen_code(
+        api, people, "launch/patient offline_access patient/*.rs"
     )
     tokens = exchange(api, client_id, code, verifier).json()
     revoked = api.post(

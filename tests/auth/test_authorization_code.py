@@ -10,10 +10,10 @@ from starlette.testclient import TestClient
 
 from tests.smart import (
     APP_REDIRECT,
-    CITIZEN_PASSWORD,
     DOCTOR_PASSWORD,
     FHIR,
     bearer,
+    citizen_code,
     exchange,
     national_token,
     register_app,
@@ -25,13 +25,8 @@ from tests.smart import (
 def test_a_citizen_signs_in_and_sees_only_her_own_record(
     api: TestClient, people: dict[str, Any]
 ) -> None:
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="openid fhirUser launch/patient patient/*.rs",
+    client_id, code, verifier = citizen_code(
+        api, people, "openid fhirUser launch/patient patient/*.rs"
     )
     token = exchange(api, client_id, code, verifier)
     assert token.status_code == 200, token.text
@@ -50,13 +45,10 @@ def test_a_citizen_signs_in_and_sees_only_her_own_record(
 def test_a_citizen_reports_allergies_on_her_own_record_only(
     api: TestClient, people: dict[str, Any]
 ) -> None:
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
+    client_id, code, verifier = citizen_code(
         api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="launch/patient patient/AllergyIntolerance.cruds patient/Observation.cruds "
+        people,
+        "launch/patient patient/AllergyIntolerance.cruds patient/Observation.cruds "
         "patient/Patient.rs",
     )
     headers = bearer(exchange(api, client_id, code, verifier).json()["access_token"])
@@ -163,13 +155,8 @@ def test_an_unknown_launch_is_sent_back_to_the_app_as_an_error(
 def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_grant(
     api: TestClient, people: dict[str, Any]
 ) -> None:
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="launch/patient offline_access patient/*.rs",
+    client_id, code, verifier = citizen_code(
+        api, people, "launch/patient offline_access patient/*.rs"
     )
     first = exchange(api, client_id, code, verifier).json()
 
@@ -192,13 +179,8 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_grant(
 
 
 def test_a_refresh_cannot_widen_the_scopes(api: TestClient, people: dict[str, Any]) -> None:
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="launch/patient offline_access patient/Observation.rs",
+    client_id, code, verifier = citizen_code(
+        api, people, "launch/patient offline_access patient/Observation.rs"
     )
     first = exchange(api, client_id, code, verifier).json()
     wider = api.post(
@@ -215,14 +197,7 @@ def test_a_refresh_cannot_widen_the_scopes(api: TestClient, people: dict[str, An
 
 
 def test_an_authorization_code_works_once(api: TestClient, people: dict[str, Any]) -> None:
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="launch/patient patient/*.rs",
-    )
+    client_id, code, verifier = citizen_code(api, people, "launch/patient patient/*.rs")
     first = exchange(api, client_id, code, verifier)
     assert first.status_code == 200
     again = exchange(api, client_id, code, verifier)
@@ -234,14 +209,7 @@ def test_an_authorization_code_works_once(api: TestClient, people: dict[str, Any
 
 
 def test_a_wrong_pkce_verifier_gets_no_token(api: TestClient, people: dict[str, Any]) -> None:
-    client_id, _ = register_app(api)
-    code, _ = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope="launch/patient patient/*.rs",
-    )
+    client_id, code, _ = citizen_code(api, people, "launch/patient patient/*.rs")
     wrong = exchange(api, client_id, code, "x" * 50)
     assert wrong.status_code == 400
     assert wrong.json()["error"] == "invalid_grant"
@@ -293,13 +261,8 @@ def test_a_narrowed_scope_shows_only_the_category_it_names(
         "subject": {"reference": f"Patient/{people['lan']}"},
     }
     lab_id = api.post("/fhir/Observation", json=lab, headers=admin).json()["id"]
-    client_id, _ = register_app(api)
-    code, verifier = sign_in(
-        api,
-        client_id,
-        username=people["cccd"],
-        password=CITIZEN_PASSWORD,
-        scope=f"launch/patient patient/Observation.rs?category={category}|laboratory",
+    client_id, code, verifier = citizen_code(
+        api, people, f"launch/patient patient/Observation.rs?category={category}|laboratory"
     )
     headers = bearer(exchange(api, client_id, code, verifier).json()["access_token"])
     found = api.get("/fhir/Observation", headers=headers).json()

@@ -43,7 +43,7 @@ from vnehr.auth.events import SecurityEvent
 from vnehr.auth.tokens import Principal
 from vnehr.errors import MethodNotAllowed
 from vnehr.fhir.instant import now_micros
-from vnehr.identity.index import GOLDEN_TAG, MPI_CODES
+from vnehr.identity.index import GOLDEN_TAG
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.policy.break_glass import active_for, party_of
 from vnehr.policy.persons import person_patients
@@ -97,7 +97,9 @@ def _golden(version: StoredVersion) -> bool:
         return False
     tags = (orjson.loads(version.content).get("meta") or {}).get("tag") or []
     return any(
-        isinstance(t, dict) and t.get("system") == MPI_CODES and t.get("code") == "golden"
+        isinstance(t, dict)
+        and t.get("system") == GOLDEN_TAG["system"]
+        and t.get("code") == GOLDEN_TAG["code"]
         for t in tags
     )
 

@@ -24,14 +24,13 @@ import orjson
 from vnehr.audit.patients import PatientLinks
 from vnehr.auth import access
 from vnehr.policy.conditions import policed
-from vnehr.policy.rules import OWNER_SYSTEM
+from vnehr.policy.labels import ACT_CODE
+from vnehr.policy.rules import owner_of
 from vnehr.search.registry import SearchParamRegistry
 from vnehr.storage.base import StoredVersion
 
 if TYPE_CHECKING:
     from vnehr.interactions.context import Context
-
-_LABELS = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
 @lru_cache(maxsize=4)
@@ -39,18 +38,12 @@ def _links(registry: SearchParamRegistry) -> PatientLinks:
     return PatientLinks(registry)
 
 
-def _owner_and_labels(resource: dict[str, Any]) -> tuple[str | None, frozenset[str]]:
-    meta = resource.get("meta") or {}
-    owner = None
-    for tag in meta.get("tag") or []:
-        if isinstance(tag, dict) and tag.get("system") == OWNER_SYSTEM:
-            owner = tag.get("code")
-    labels = frozenset(
+def _labels(resource: dict[str, Any]) -> frozenset[str]:
+    return frozenset(
         str(s.get("code"))
-        for s in meta.get("security") or []
-        if isinstance(s, dict) and s.get("system") == _LABELS
+        for s in (resource.get("meta") or {}).get("security") or []
+        if isinstance(s, dict) and s.get("system") == ACT_CODE
     )
-    return owner if isinstance(owner, str) else None, labels
 
 
 def visible_versions(
@@ -69,7 +62,7 @@ def visible_versions(
     sensitive = frozenset(ctx.settings.sensitive_labels)
     now_labels: frozenset[str] = frozenset()
     if current is not None and current.content is not None:
-        now_labels = _owner_and_labels(orjson.loads(current.content))[1]
+        now_labels = _labels(orjson.loads(current.content))
     links = _links(ctx.registry)
     judged: list[tuple[StoredVersion, bool, frozenset[str]]] = []
     wanted: set[str] = set()
@@ -78,8 +71,8 @@ def visible_versions(
             judged.append((version, True, frozenset()))
             continue
         resource = orjson.loads(version.content)
-        owner, labels = _owner_and_labels(resource)
-        if owner is not None and owner == principal.facility:
+        labels = _labels(resource)
+        if principal.facility and owner_of(resource) == principal.facility:
             judged.append((version, True, frozenset()))
             continue
         if (labels & sensitive) - now_labels:
