@@ -350,3 +350,51 @@ def test_concurrent_merges_of_one_person_one_wins(client: TestClient) -> None:
         t.join()
     assert sorted(statuses) == [200, 409]
     assert person_of(client, a) in targets
+
+
+def test_patients_written_together_are_linked_as_if_one_at_a_time(client: TestClient) -> None:
+    """A transaction (or a `vnehr load` batch) of many Patients: matches between them, across
+    the index's windows of 256, and with stored Patients updated in the same transaction."""
+    stored = create(client, patient(cccd="001185999999", given=("Thị", "Thu")))
+    people = {
+        f"p{n:03d}": patient(
+            given=("Thị", f"Lan{chr(97 + n % 26)}{chr(97 + n // 26)}"),
+            birth=f"1985-{1 + n % 12:02d}-{1 + n % 28:02d}",
+            cccd=f"001185{n:06d}",
+            phone=f"09123{n:05d}",
+        )
+        for n in range(300)
+    }
+    people["p010"] = {**people["p009"], "name": [{"family": "Nguyen", "given": ["Thi", "Lanja"]}]}
+    people["p280"] = {**people["p005"], "telecom": [{"system": "phone", "value": "0988000280"}]}
+    people["p250"] = patient(family="Nguyen", given=("Thi", "Thu"), cccd="001185999999")
+    commune = patient(family="Nguyen", given=people["p100"]["name"][0]["given"], cccd=None,
+                      birth="1985", phone=people["p100"]["telecom"][0]["value"])  # fmt: skip
+    people["p150"] = commune
+    entries = [
+        {"resource": {**p, "id": pid}, "request": {"method": "PUT", "url": f"Patient/{pid}"}}
+        for pid, p in people.items()
+    ]
+    update = {**patient(cccd="001185999999", given=("Thị", "Thu"), phone="0912000000")}
+    entries.insert(120, {"resource": {**update, "id": stored},
+                         "request": {"method": "PUT", "url": f"Patient/{stored}"}})  # fmt: skip
+    r = client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction",
+                                   "entry": entries})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert person_of(client, "p010") == person_of(client, "p009")  # in one window
+    assert person_of(client, "p280") == person_of(client, "p005")  # across windows
+    assert person_of(client, "p250") == person_of(client, stored)  # a stored, updated one
+    queue = links(client, result="probable")
+    assert {"patient": "p150", "person": person_of(client, "p100"), "result": "probable",
+            "source": "auto"} in queue  # fmt: skip
+    certain = links(client, result="certain", _count="1000")
+    assert len(certain) == 301
+    persons: dict[str, list[str]] = {}
+    for link in certain:
+        persons.setdefault(link["person"], []).append(link["patient"])
+    assert len(persons) == 301 - 3
+    for person, members in persons.items():
+        golden = client.get(f"/fhir/Person/{person}").json()
+        assert sorted(x["target"]["reference"] for x in golden["link"]) == sorted(
+            f"Patient/{m}" for m in members
+        )

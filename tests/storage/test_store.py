@@ -188,6 +188,33 @@ def test_a_resource_written_twice_in_one_transaction_keeps_only_its_last_rows(
     assert server.store.read("Patient", "old").version == 3
 
 
+def test_reads_inside_a_transaction_see_its_own_writes_not_yet_sent(server: Server) -> None:
+    def cccd_of(res_id: str) -> str:
+        return str(txn.read("Patient", res_id).resource()["identifier"][0]["value"])
+
+    with server.store.transaction() as txn:
+        txn.write("Patient", "a", lan("001185000501"), "POST", None)
+        txn.write("Patient", "b", lan("001185000502"), "POST", None)
+        assert cccd_of("a") == "001185000501"
+        txn.write("Patient", "a", lan("001185000503"), "PUT", txn.current("Patient", "a"))
+        txn.write("Patient", "c", lan("001185000504"), "POST", None)
+        assert cccd_of("a") == "001185000503"
+        assert txn.read("Patient", "a").version == 2
+        txn.write("Patient", "b", None, "DELETE", txn.current("Patient", "b"))
+        with pytest.raises(Gone):
+            txn.read("Patient", "b")
+        txn.write("Patient", "b", lan("001185000505"), "PUT", txn.current("Patient", "b"))
+        assert (cccd_of("b"), txn.read("Patient", "b").version) == ("001185000505", 3)
+    assert [_by_cccd(server, f"00118500050{i}") for i in range(1, 6)] == [
+        [],
+        [],
+        ["a"],
+        ["c"],
+        ["b"],
+    ]
+    assert server.store.read("Patient", "a").resource()["identifier"][0]["value"] == "001185000503"
+
+
 def test_a_big_transaction_commits_whole_or_rolls_back_whole(server: Server) -> None:
     with pytest.raises(RuntimeError), server.store.transaction() as txn:
         for i in range(150):  # big enough for rows to be sent while the transaction goes on

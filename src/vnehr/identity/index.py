@@ -35,6 +35,10 @@ CANDIDATE_CAP = 2000
 # hospitals registering the same CCCD at the same moment cannot create two Persons.
 _IDENTITY_KEYS = ("cccd:", "cmnd:", "bhxh:")
 RESULTS = ("certain", "probable", "no-match")
+_KEYS_PER_STATEMENT = 200
+# New Patients are matched in windows of this many: their blocking keys looked up together.
+_WINDOW = 256
+_ALONE = "no certain match: a Person of its own"
 
 
 Rows = Callable[[str, Sequence[Any]], list[Any]]
@@ -63,46 +67,109 @@ class Link:
     updated: int
 
 
-def candidates(rows: Rows, record: MatchRecord, rules: Rules, exclude: str = "") -> list[Candidate]:
-    """Indexed Patients sharing a blocking key with `record`, scored, best first."""
-    hashes = sorted({key_hash(k) for k in blocking_keys(record)})
-    if not hashes:
-        return []
-    # One statement for every key, each key's look limited: a huge block is skipped, not
-    # read (two round trips in all, not two per key: the index runs on every Patient write).
-    blocks = " UNION ALL ".join(
-        f"SELECT * FROM (SELECT hk, patient_id FROM mpi_keys WHERE hk = ? LIMIT ?) AS b{i}"
-        for i in range(len(hashes))
-    )
+def block_members(rows: Rows, hashes: Sequence[int]) -> dict[int, list[str]]:
+    """The indexed Patients under each blocking-key hash, at most BLOCK_CAP + 1 per key (one
+    more than the cap tells that the block is too big to use)."""
     members: dict[int, list[str]] = {}
-    args = [v for h in hashes for v in (h, BLOCK_CAP + 1)]
-    for hk, patient_id in rows(blocks, args):
-        members.setdefault(int(hk), []).append(str(patient_id))
-    wanted: dict[str, None] = {}  # in key order, as far as the candidate cap
+    # One statement for many keys, each key's look limited: a huge block is skipped, not
+    # read (the index runs on every Patient write, so round trips count).
+    for start in range(0, len(hashes), _KEYS_PER_STATEMENT):
+        chunk = hashes[start : start + _KEYS_PER_STATEMENT]
+        blocks = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT hk, patient_id FROM mpi_keys WHERE hk = ? LIMIT ?) AS b{i}"
+            for i in range(len(chunk))
+        )
+        args = [v for h in chunk for v in (h, BLOCK_CAP + 1)]
+        for hk, patient_id in rows(blocks, args):
+            members.setdefault(int(hk), []).append(str(patient_id))
+    return members
+
+
+def _wanted(
+    hashes: Sequence[int],
+    members: dict[int, list[str]],
+    exclude: str,
+    more: dict[int, list[str]] | None = None,
+) -> list[str]:
+    """The candidates of a record's sorted key hashes (the Patients under each in `members`
+    and `more`), in key order, blocks over BLOCK_CAP skipped, as far as CANDIDATE_CAP."""
+    wanted: dict[str, None] = {}
     for hk in hashes:
         ids = members.get(hk, [])
+        if more and hk in more:
+            ids = ids + more[hk]
         if len(ids) > BLOCK_CAP:
             continue
         wanted.update((i, None) for i in ids if i != exclude)
         if len(wanted) >= CANDIDATE_CAP:
             break
-    found: dict[str, tuple[str, str]] = {}
-    listed = list(wanted)
-    for start in range(0, len(listed), 500):
-        chunk = listed[start : start + 500]
+    return list(wanted)
+
+
+def _features(rows: Rows, patient_ids: Sequence[str]) -> dict[str, tuple[str, MatchRecord]]:
+    """(Person, match record) of indexed Patients."""
+    found: dict[str, tuple[str, MatchRecord]] = {}
+    for start in range(0, len(patient_ids), 500):
+        chunk = patient_ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         for patient_id, person_id, features in rows(
             f"SELECT patient_id, person_id, features FROM mpi_records "
             f"WHERE patient_id IN ({marks})",
             chunk,
         ):
-            found[patient_id] = (person_id, features)
-    out = []
-    for patient_id, (person_id, features) in found.items():
-        other = MatchRecord.from_json(json.loads(features))
-        out.append(Candidate(patient_id, person_id, compare(record, other, rules)))
-    out.sort(key=lambda c: c.result.score, reverse=True)
-    return out
+            found[patient_id] = (person_id, MatchRecord.from_json(json.loads(features)))
+    return found
+
+
+def candidates(rows: Rows, record: MatchRecord, rules: Rules, exclude: str = "") -> list[Candidate]:
+    """Indexed Patients sharing a blocking key with `record`, scored, best first."""
+    hashes = sorted({key_hash(k) for k in blocking_keys(record)})
+    if not hashes:
+        return []
+    members = block_members(rows, hashes)
+    found = _features(rows, _wanted(hashes, members, exclude))
+    out = [
+        Candidate(patient_id, person_id, compare(record, other, rules))
+        for patient_id, (person_id, other) in found.items()
+    ]
+    return ranked(out)
+
+
+def ranked(found: list[Candidate]) -> list[Candidate]:
+    """Best score first; equal scores in Patient id order."""
+    return sorted(found, key=lambda c: (-c.result.score, c.patient_id))
+
+
+class _Rows:
+    """Index rows of new Patients waiting to be written together."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[Any, ...]] = []
+        self.keys: list[tuple[Any, ...]] = []
+        self.links: list[tuple[Any, ...]] = []
+        self.events: list[tuple[Any, ...]] = []
+
+    def write(self, txn: WriteTransaction) -> None:
+        txn.write_rows("mpi_records", ("patient_id", "person_id", "features"), self.records)
+        txn.write_rows("mpi_keys", ("hk", "patient_id"), self.keys)
+        txn.write_rows("mpi_links", _LINK_COLUMNS, self.links)
+        txn.write_rows("mpi_events", _EVENT_COLUMNS, self.events)
+        for written in (self.records, self.keys, self.links, self.events):
+            written.clear()
+
+
+_LINK_COLUMNS = ("patient_id", "person_id", "result", "source", "score", "reason", "updated")
+_EVENT_COLUMNS = (
+    "at",
+    "kind",
+    "patient_id",
+    "person_id",
+    "other_person_id",
+    "result",
+    "source",
+    "actor",
+    "detail",
+)
 
 
 class PatientIndex:
@@ -117,14 +184,101 @@ class PatientIndex:
     # -- following Patient writes
     def before_commit(self, txn: WriteTransaction, changed: list[StoredVersion]) -> None:
         latest = {stored.res_id: stored for stored in changed}  # the last version written
+        run: list[StoredVersion] = []  # consecutive new Patients, matched together
         for patient_id, stored in latest.items():
+            if stored.version == 1 and not stored.deleted:
+                run.append(stored)
+                continue
+            self._index_new(txn, run)
+            run = []
             self.index_patient(txn, patient_id, stored)
+        self._index_new(txn, run)
+
+    def _index_new(self, txn: WriteTransaction, new: list[StoredVersion]) -> None:
+        """Index the first versions of Patients, in order, as index_patient would one by one,
+        with fewer statements: the keys of a window of them are locked and looked up at once,
+        and a Patient that matches nobody (most of them) has its rows written with the
+        window's, in one statement per table. One that matches somebody is indexed on its
+        own by index_patient, after the rows before it are written."""
+        rows: Rows = lambda s, a: txn.rows(s, a)  # noqa: E731
+        for start in range(0, len(new), _WINDOW):
+            window = new[start : start + _WINDOW]
+            patients = [stored.resource() for stored in window]
+            records = [record_from_patient(p) for p in patients]
+            keys = [blocking_keys(r) for r in records]
+            hashes = [sorted({key_hash(k) for k in ks}) for ks in keys]
+            identity = sorted(
+                {f"mpi:{k}" for ks in keys for k in ks if k.startswith(_IDENTITY_KEYS)}
+            )
+            if identity:
+                txn.lock(*identity)
+            stored_members = block_members(rows, sorted({h for hs in hashes for h in hs}))
+            indexed = _features(
+                rows,
+                sorted(
+                    {i for ids in stored_members.values() if len(ids) <= BLOCK_CAP for i in ids}
+                ),
+            )
+            added: dict[int, list[str]] = {}  # keys of the window's Patients indexed so far
+            added_records: dict[str, tuple[str, MatchRecord]] = {}
+            pending = _Rows()
+            for stored, patient, record, key_hashes in zip(
+                window, patients, records, hashes, strict=True
+            ):
+                patient_id = stored.res_id
+                found = []
+                for other_id in _wanted(key_hashes, stored_members, patient_id, added):
+                    known = added_records.get(other_id) or indexed.get(other_id)
+                    if known is not None:
+                        result = compare(record, known[1], self.rules)
+                        found.append(Candidate(other_id, known[0], result))
+                if any(c.result.grade in ("certain", "probable") for c in found):
+                    pending.write(txn)
+                    person = self.index_patient(txn, patient_id, stored, ranked(found))
+                else:
+                    person = self._index_alone(
+                        txn, patient_id, patient, record, key_hashes, pending
+                    )
+                for hk in key_hashes:
+                    added.setdefault(hk, []).append(patient_id)
+                added_records[patient_id] = (person or "", record)
+            pending.write(txn)
+
+    def _index_alone(
+        self,
+        txn: WriteTransaction,
+        patient_id: str,
+        patient: dict[str, Any],
+        record: MatchRecord,
+        key_hashes: list[int],
+        pending: _Rows,
+    ) -> str:
+        """A new Patient that matches nobody: a Person of its own (index_patient's outcome),
+        its rows left in `pending`. The Person's id."""
+        now = self.clock()
+        person_id = new_id()
+        features = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
+        pending.records.append((patient_id, person_id, features))
+        pending.keys += [(h, patient_id) for h in key_hashes]
+        pending.links.append((patient_id, person_id, "certain", "auto", None, _ALONE, now))
+        pending.events.append(
+            (now, "link", patient_id, person_id, None, "certain", "auto", None, _ALONE)
+        )
+        self.refresh_person(
+            txn, person_id, now, {patient_id: patient}, members=[(patient_id, "auto", _ALONE)]
+        )
+        return person_id
 
     def index_patient(
-        self, txn: WriteTransaction, patient_id: str, stored: StoredVersion | None = None
-    ) -> None:
+        self,
+        txn: WriteTransaction,
+        patient_id: str,
+        stored: StoredVersion | None = None,
+        found: list[Candidate] | None = None,
+    ) -> str | None:
         """(Re)link one Patient after it was written or deleted (`stored`: the version just
-        written, if known; else it is read)."""
+        written, if known; else it is read; `found`: its candidates, if already looked up).
+        Its Person now, None if it was deleted."""
         now = self.clock()
         # The first version of an id (a create): nothing about it is indexed or decided yet.
         fresh = stored is not None and stored.version == 1 and not stored.deleted
@@ -142,12 +296,12 @@ class PatientIndex:
         if deleted:
             if old_person is not None:
                 self._forget(txn, patient_id, old_person, now)
-            return
+            return None
         patient = (stored or txn.read("Patient", patient_id)).resource()
         record = record_from_patient(patient)
         keys = blocking_keys(record)
         identity = sorted(f"mpi:{k}" for k in keys if k.startswith(_IDENTITY_KEYS))
-        if identity:
+        if identity and found is None:
             txn.lock(*identity)
         decided = (
             {}
@@ -163,7 +317,9 @@ class PatientIndex:
         excluded = {p for p, (r, _) in decided.items() if r == "no-match"}
         manual = [p for p, (r, s) in decided.items() if r == "certain" and s == "manual"]
         best: dict[str, Candidate] = {}
-        for c in candidates(lambda s, a: txn.rows(s, a), record, self.rules, patient_id):
+        if found is None:
+            found = candidates(lambda s, a: txn.rows(s, a), record, self.rules, patient_id)
+        for c in found:
             if c.person_id in excluded:
                 continue
             if c.person_id not in best or c.result.score > best[c.person_id].result.score:
@@ -183,7 +339,7 @@ class PatientIndex:
                 [old_person, patient_id],
             )
             target = old_person if alone and old_person else new_id()
-            source, score, reason = "auto", None, "no certain match: a Person of its own"
+            source, score, reason = "auto", None, _ALONE
         alone_new = target != old_person and not certain and not manual
         features = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
         if old_person is None:
@@ -234,6 +390,7 @@ class PatientIndex:
             self.refresh_person(txn, target, now, {patient_id: patient})
         if old_person is not None and old_person != target:
             self.refresh_person(txn, old_person, now)
+        return target
 
     def rebuild(self, store: Any, *, batch: int = 500) -> Iterator[int]:
         """(Re)index every stored Patient, `batch` per transaction, in id order; yields the

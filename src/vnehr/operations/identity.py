@@ -38,6 +38,7 @@ _GRADE_CODES = {
     "no-match": "certainly-not",
 }
 MAX_MATCHES = 100
+MAX_LINKS = 1000  # $mpi-links: `_count` default 100, at most this
 
 
 def _index(ctx: Context) -> PatientIndex:
@@ -175,7 +176,7 @@ def mpi_links(
         raise InvalidRequest("result must be certain, probable or no-match", ("result",))
     patient = request.param("patient")
     person = request.param("person")
-    count = _positive(request.param("_count"), "_count", 100)
+    count = _positive(request.param("_count"), "_count", 100, MAX_LINKS)
     links = index.links(
         ctx.store.rows,
         result=result,

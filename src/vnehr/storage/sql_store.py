@@ -87,13 +87,20 @@ class SqlTransaction:
         self._keys: list[int] = []
         self.written = 0  # versions written, for statistics upkeep
         self._buffered: set[int] = set()  # rkeys with index rows not yet sent
+        # rkeys written again while buffered: where their latest rows start, per table
+        self._rewritten: dict[int, dict[str, int]] = {}
         self._pending: set[int] = set()  # rkeys with resource or version rows not yet sent
+        self._unsent: dict[int, StoredVersion] = {}  # their latest versions, for read()
 
     # -- reads inside the transaction see its own writes
     def read(self, res_type: str, res_id: str) -> StoredVersion:
         known = self._known.get((res_type, res_id))
         if known is not None and known.rkey in self._pending:
-            self.flush()  # written here and not sent yet (else what is stored is current)
+            # Written here and not sent yet: answered from memory, the rows left batched.
+            unsent = self._unsent.get(known.rkey)
+            if unsent is not None and not unsent.deleted:
+                return unsent
+            self.flush()
         return self.store._read_on(self.conn, res_type, res_id)
 
     def vread(self, res_type: str, res_id: str, version: int) -> StoredVersion:
@@ -232,15 +239,15 @@ class SqlTransaction:
             (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
         if rkey in self._buffered:
-            # Written before in this transaction and its rows not yet sent: drop them, or
-            # the index would hold the rows of both versions.
-            for table, rows in self._index.items():
-                self._index[table] = [r for r in rows if r[0] != rkey]
-            self._buffered.discard(rkey)
+            # Written before in this transaction and its rows not yet sent: flush() drops
+            # them (the rows before these offsets), or the index would hold both versions'.
+            self._rewritten[rkey] = {table: len(rows) for table, rows in self._index.items()}
+        self._buffered.add(rkey)
         if prepared is not None:
             self._add_index_rows(res_type, rkey, prepared.rows)
-            self._buffered.add(rkey)
-        return StoredVersion(res_type, res_id, version, now, deleted, method, content)
+        written = StoredVersion(res_type, res_id, version, now, deleted, method, content)
+        self._unsent[rkey] = written
+        return written
 
     def _add_index_rows(
         self, res_type: str, rkey: int, rows: dict[str, list[tuple[Any, ...]]]
@@ -329,6 +336,13 @@ class SqlTransaction:
             store.write_rows(conn, "resource_versions", _VERSION_COLUMNS, versions)
         self._buffered.clear()
         self._pending.clear()
+        self._unsent.clear()
+        if self._rewritten:
+            latest, self._rewritten = self._rewritten, {}
+            for table, rows in self._index.items():
+                self._index[table] = [
+                    r for i, r in enumerate(rows) if r[0] not in latest or i >= latest[r[0]][table]
+                ]
         for table, rows in self._index.items():
             if rows:
                 self._index[table] = []
