@@ -9,12 +9,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.audit.conftest import agent, entities, flushed, subtype
+from tests.people import CCCD
 from tests.smart import (
     backend_token,
     bearer,
     citizen_code,
     exchange,
     register_backend,
+    system_token,
 )
 
 
@@ -195,3 +197,30 @@ def test_the_audit_trail_is_read_only_for_every_token(
     answer = api.post("/fhir/AuditEvent", json={"resourceType": "AuditEvent"}, headers=national)
     assert answer.status_code == 405
     assert api.delete("/fhir/AuditEvent/x", headers=national).status_code == 405
+
+
+def test_a_guardian_sees_who_viewed_her_wards_record(
+    api: TestClient, people: dict[str, Any]
+) -> None:
+    writer = bearer(system_token(api))
+    role = {"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode", "code": "GUARD"}
+    guardian = {
+        "resourceType": "RelatedPerson",
+        "patient": {"reference": f"Patient/{people['other']}"},
+        "relationship": [{"coding": [role]}],
+        "identifier": [{"system": CCCD, "value": people["cccd"]}],
+    }
+    assert api.post("/fhir/RelatedPerson", json=guardian, headers=writer).status_code == 201
+    bachmai = token(api, "system/*.rs", "org-b")
+    assert api.get(f"/fhir/Patient/{people['other']}", headers=bachmai).status_code in (200, 404)
+    lan = citizen(api, people)
+    found = events(api, lan, patient=f"Patient/{people['other']}")
+    assert patients_of(found) == {f"Patient/{people['other']}"}
+    assert any(
+        subtype(e) == "read"
+        and any(a["who"].get("reference") == "Organization/org-b" for a in e["agent"])
+        for e in found
+    )
+    assert {f"Patient/{people['lan']}", f"Patient/{people['other']}"} <= patients_of(
+        events(api, lan)
+    )

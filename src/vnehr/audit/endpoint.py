@@ -61,7 +61,7 @@ def dispatch(ctx: Context, request: FhirRequest, parts: Sequence[str]) -> FhirRe
 
 
 def read(ctx: Context, request: FhirRequest, event_id: str) -> FhirResponse:
-    seen = visible_to(ctx.store, request.principal, "r")
+    seen = visible_to(ctx, request.principal, "r")
     rows = ctx.store.rows(
         "SELECT content, patient, facility FROM audit_events WHERE id = ?", [event_id]
     )
@@ -77,7 +77,7 @@ def search(
     path: str,
     owner: tuple[str, str] | None = None,
 ) -> FhirResponse:
-    seen = visible_to(ctx.store, request.principal, "s")
+    seen = visible_to(ctx, request.principal, "s")
     where, args = _criteria([*params, *([owner] if owner else [])])
     if not seen.everything:
         if seen.patients is not None:

@@ -3,7 +3,7 @@
 | role (vnehr.policy.roles) | reads |
 | --- | --- |
 | no principal (development mode, the CLI) | every record |
-| `citizen` | the records about their own person's Patients: "who viewed my record" |
+| `citizen` | the records about their own person's Patients and their wards' (guardians) |
 | `clinical` | the records of its own facility's accesses |
 | `national`; `registry` with the `vnehr/admin` scope (operators) | every record |
 | anyone else (`public-health`, `registry` without `vnehr/admin`) | nothing: 403 |
@@ -17,13 +17,19 @@ patient's person, and a scope with a query on AuditEvent is refused rather than 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vnehr.auth import access
 from vnehr.auth.scopes import ADMIN
 from vnehr.auth.tokens import Principal
 from vnehr.errors import Forbidden
-from vnehr.policy.persons import Rows, person_patients
+from vnehr.fhir.instant import now_micros
+from vnehr.policy.conditions import citizen_patients
+from vnehr.policy.persons import person_patients
 from vnehr.policy.roles import role_of
+
+if TYPE_CHECKING:
+    from vnehr.interactions.context import Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,7 @@ class Visible:
 EVERYTHING = Visible(everything=True)
 
 
-def visible_to(source: Rows, principal: Principal | None, permission: str) -> Visible:
+def visible_to(ctx: Context, principal: Principal | None, permission: str) -> Visible:
     """What `principal` may read with `permission` (r: by id, s: search), or Forbidden."""
     if principal is None:
         return EVERYTHING
@@ -49,10 +55,9 @@ def visible_to(source: Rows, principal: Principal | None, permission: str) -> Vi
         raise Forbidden("A scope with a query on AuditEvent cannot be applied to the audit trail")
     role = role_of(principal)
     if role == "citizen":
-        own = [principal.fhir_user.split("/", 1)[1]] if principal.fhir_user else []
-        if principal.patient:
-            own.append(principal.patient)
-        seen = Visible(patients=frozenset(person_patients(source, own)), redact_queries=True)
+        # The same Patients as their clinical data: their own person's and their wards'.
+        patients = frozenset(citizen_patients(ctx, principal, now_micros()))
+        seen = Visible(patients=patients, redact_queries=True)
     elif role == "clinical" and principal.facility:
         seen = Visible(facility=principal.facility)
     elif role == "national" or (role == "registry" and ADMIN in principal.scopes.plain):
@@ -60,7 +65,7 @@ def visible_to(source: Rows, principal: Principal | None, permission: str) -> Vi
     else:
         raise Forbidden(f"The audit trail is not open to the role {role!r}")
     if found.compartment is not None and found.compartment[0] == "Patient":
-        launch = frozenset(person_patients(source, [found.compartment[1]]))
+        launch = frozenset(person_patients(ctx.store, [found.compartment[1]]))
         patients = launch if seen.patients is None else seen.patients & launch
         seen = Visible(False, patients, seen.facility, seen.redact_queries)
     return seen
