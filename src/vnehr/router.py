@@ -112,7 +112,7 @@ class Router:
                     return transaction(ctx, request, entries, self.dispatch)
                 return batch(ctx, request, entries, self.dispatch, self.refused)
             if method == "GET":
-                access.require_all(request.principal, _system_types(request), "s")
+                access.require_all(request.principal, _system_types(request), "s", policed=True)
                 return search.search(ctx, request, None)
             raise MethodNotAllowed(f"{method} on the base URL is not supported")
         first = parts[0]
@@ -239,7 +239,7 @@ class Router:
                 raise InvalidRequest(f"{res_type} is not a compartment")
             target = None if third == "*" else third
             if target is None:
-                access.require_all(principal, ("*",), "s")
+                access.require_all(principal, ("*",), "s", policed=True)
                 return search.search(ctx, request, None, compartment=(res_type, res_id))
             found = access.require(principal, target, "s")
             return search.search(ctx, request, target, compartment=(res_type, res_id), grant=found)

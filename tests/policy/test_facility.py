@@ -201,6 +201,33 @@ def test_search_by_type_finds_exactly_what_is_open_counts_included(
     assert national_count(world, res_type) == len(everything)
 
 
+def test_search_across_types_finds_exactly_what_is_open_counts_included(
+    world: World, api: TestClient
+) -> None:
+    types = ("Patient", "Observation", "Encounter")
+    expected = set().union(*(world.visible_refs(t) for t in types))
+    url = f"/fhir?_type={','.join(types)}"
+    matches, includes = search(api, f"{url}&_count=7", world.org_a)
+    assert matches == expected
+    assert includes == set()
+    for params in ("_summary=count", "_total=accurate&_count=1"):
+        answer = api.get(f"{url}&{params}", headers=world.org_a)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["total"] == len(expected), params
+    # Every type: the patient data held to the policy, the reference data all there.
+    everything, _ = search(api, "/fhir?_count=50", world.org_a)
+    assert world.visible_refs() <= everything
+    assert not world.hidden_refs() & everything
+    organizations = {m for m in everything if m.startswith("Organization/")}
+    assert len(organizations) == national_count(world, "Organization") > 0
+    # A criterion on a reference reaches no further than the policy.
+    hidden_patient = world.ref("binhB")
+    answer = api.get(f"/fhir?_type=Observation,Encounter&subject={hidden_patient}",
+                     headers=world.org_a)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert entries(answer.json()) == ([], [])
+
+
 def test_paging_with_next_links_never_reaches_a_hidden_record(
     world: World, api: TestClient
 ) -> None:
@@ -370,6 +397,16 @@ def test_compartment_search_of_a_hidden_patient_is_empty_like_an_unknown_one(
     assert lan == refs(world, "obsLanB")
     dung, _ = search(api, f"/fhir/Patient/{world.id('dungB')}/Condition", world.org_a)
     assert dung == refs(world, "dmDungB")
+    # Every type of the compartment at once (`*`): the same rule.
+    nothing = api.get(f"/fhir/Patient/{unknown}/*", headers=world.org_a)
+    assert nothing.status_code == 200, nothing.text
+    for key in ("binhB", "chiB", "huyB", "giangB"):
+        answer = api.get(f"/fhir/Patient/{world.id(key)}/*", headers=world.org_a)
+        assert shape(answer, world.id(key)) == shape(nothing, unknown), key
+    dung, _ = search(api, f"/fhir/Patient/{world.id('dungB')}/*?_count=5", world.org_a)
+    dung = {m for m in dung if not m.startswith("Person/")}  # the index's golden record
+    assert refs(world, "dungB", "dmDungB") <= dung <= world.visible_refs()
+    assert world.ref("hivDungB") not in dung
 
 
 def everything(world: World, api: TestClient, key: str) -> set[str]:

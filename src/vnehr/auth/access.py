@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from vnehr.auth.scopes import ClinicalScope
 from vnehr.auth.tokens import Principal
 from vnehr.errors import Forbidden
+from vnehr.fhir.definitions import resource_types
 from vnehr.policy import conditions as policy
 from vnehr.policy.roles import role_of
 from vnehr.search import ir
@@ -119,16 +120,38 @@ def require(principal: Principal | None, res_type: str, permission: str) -> Gran
     return found
 
 
-def require_all(principal: Principal | None, types: Iterable[str], permission: str) -> None:
-    """Unrestricted `permission` on each of `types` (searches across types, history)."""
+def require_all(
+    principal: Principal | None, types: Iterable[str], permission: str, *, policed: bool = False
+) -> None:
+    """Unrestricted `permission` on each of `types` (searches across types, history);
+    `policed`: limits of the access policy are allowed (the caller applies them with
+    restrict_across), limits of the token's scopes still refused."""
     for res_type in types:
         found = require(principal, res_type, permission)
-        if not found.unrestricted:
+        if found.narrowed or not (policed or found.unrestricted):
             raise Forbidden(
                 f"The access token allows {_NAMES[permission]} on {res_type} only within "
                 "limits, which a search across types or a history cannot apply: ask for "
                 f"one type (GET {res_type}?...)"
             )
+
+
+def restrict_across(ctx: Context, query: ir.Query, principal: Principal | None) -> ir.Query:
+    """A search across types (`GET [base]?_type=...`) held to the access policy: the
+    resources of the types it polices (patient data) must be open to the caller, the others
+    (facilities, practitioners, terminology) pass."""
+    if principal is None:
+        return query
+    types = query.res_types or tuple(sorted(resource_types()))
+    policed_types = tuple(t for t in types if policy.policed(principal, t))
+    if not policed_types:
+        return query
+    rule = policy.condition(ctx, principal, policed_types)
+    if rule is None:
+        return query
+    condition: ir.Node = ir.Or((rule, ir.Not(ir.TypeLeaf(policed_types))))
+    where = condition if query.where is None else ir.And((query.where, condition))
+    return ir.Query(query.res_types, where, query.sort)
 
 
 def restriction(ctx: Context, found: Grant) -> ir.Node | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vnehr.auth.access import Grant, guard, restrict, visible_versions
+from vnehr.auth.access import Grant, guard, restrict, restrict_across, visible_versions
 from vnehr.errors import InvalidRequest, Issue, operation_outcome
 from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
@@ -74,6 +74,8 @@ def search(
     query = guard(ctx, request.principal, query)
     if grant is not None:
         query = restrict(ctx, query, grant)
+    elif res_type is None:  # across types: the system, or a compartment's `*`
+        query = restrict_across(ctx, query, request.principal)
     query = expand_value_sets(query, expander(ctx))
     count = page_size(ctx, request)
     total_mode = request.param("_total")
