@@ -368,3 +368,26 @@ def test_contained_resources_are_searched_with_contained(client: TestClient) -> 
         {"_contained": "true", "_summary": "count"},
     ):
         assert client.get("/fhir/Medication", params=params).status_code == 400, params
+
+
+def test_found_resources_are_sent_as_stored_decimals_and_all(client: TestClient) -> None:
+    """A searchset carries each resource exactly as stored (a decimal's trailing zero kept),
+    whole or shaped by `_elements`/`_summary`, compact or `_pretty`."""
+    body = json.dumps({**hba1c("Patient/lan"), "id": "o150"}).replace(
+        '"value": 7.2', '"value": 7.50'
+    )
+    assert "7.50" in body
+    created = client.put(
+        "/fhir/Observation/o150", content=body, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert created.status_code == 201, created.text
+    read = client.get("/fhir/Observation/o150").json()
+    for params in ("", "&_pretty=true", "&_summary=false"):
+        answer = client.get(f"/fhir/Observation?_id=o150{params}")
+        assert answer.status_code == 200, answer.text
+        assert '"value":7.50' in answer.text.replace(" ", ""), params
+        assert answer.json()["entry"][0]["resource"] == read, params
+    shaped = client.get("/fhir/Observation?_id=o150&_elements=valueQuantity").json()
+    resource = shaped["entry"][0]["resource"]
+    assert resource["valueQuantity"]["value"] == 7.5 and "subject" not in resource
+    assert '"value":7.50' in client.get("/fhir/Observation?_id=o150&_elements=valueQuantity").text

@@ -42,6 +42,7 @@ from vnehr.audit.record import (
 from vnehr.auth.events import SecurityEvent
 from vnehr.auth.tokens import Principal
 from vnehr.errors import MethodNotAllowed
+from vnehr.fhir import json as fhir_json
 from vnehr.fhir.instant import now_micros
 from vnehr.identity.index import GOLDEN_TAG
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
@@ -389,6 +390,8 @@ def _bundle_resources(bundle: dict[str, Any]) -> Iterator[Any]:
         if not isinstance(entry, dict):
             continue
         resource = entry.get("resource")
+        if isinstance(resource, fhir_json.StoredJson):  # a search's, as stored
+            resource = orjson.loads(resource.content)
         if isinstance(resource, dict) and resource.get("resourceType") not in (
             "OperationOutcome",
             None,

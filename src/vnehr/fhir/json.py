@@ -29,9 +29,21 @@ class FhirDecimal(float):
         return self.text
 
 
+class StoredJson:
+    """A resource's stored JSON, to be written into an answer as it is (not parsed): `dumps`
+    copies `content` unchanged. Made by `stored`; whoever needs the resource parses it."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, FhirDecimal):
         return orjson.Fragment(value.text.encode())
+    if isinstance(value, StoredJson):
+        return orjson.Fragment(value.content)
     raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
 
 
@@ -57,6 +69,11 @@ def loads(data: bytes | str) -> Any:
         ) from None
     except (UnicodeDecodeError, RecursionError, ValueError) as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+
+
+def stored(content: bytes) -> StoredJson:
+    """A resource's stored JSON, written into an answer by `dumps` as it is."""
+    return StoredJson(content)
 
 
 def dumps(value: Any, *, pretty: bool = False) -> bytes:

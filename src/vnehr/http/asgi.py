@@ -125,6 +125,7 @@ def build_asgi(server: Server) -> FastAPI:
             base_url=base,
             principal=principal,
             address=address(request),
+            stored_json=not pretty,
         )
         response = await run_in_threadpool(router.handle, fhir_request)
         http = _http_response(response, pretty)

@@ -24,6 +24,9 @@ class FhirRequest:
     principal: Principal | None = None
     # The caller's network address (the HTTP layer's peer), for the audit trail.
     address: str | None = None
+    # The answer may embed stored resources as they are stored (fhir.json.stored: not
+    # parsed, written out unchanged): set by the HTTP layer, whose serialiser does that.
+    stored_json: bool = False
 
     def param(self, name: str) -> str | None:
         for key, value in self.query:

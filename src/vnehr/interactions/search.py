@@ -189,6 +189,11 @@ def _path(res_type: str | None, compartment: tuple[str, str] | None) -> str:
     return res_type or ""
 
 
+def _unshaped(query: list[tuple[str, str]]) -> bool:
+    """No `_elements`, no `_summary` other than false: resources are sent whole."""
+    return all(k != "_elements" and (k != "_summary" or v == "false") for k, v in query)
+
+
 def _types(request: FhirRequest, res_type: str | None) -> tuple[str, ...]:
     if res_type is not None:
         return (res_type,)
@@ -204,8 +209,12 @@ def _types(request: FhirRequest, res_type: str | None) -> tuple[str, ...]:
 
 
 def _entry(request: FhirRequest, stored: StoredVersion, mode: str) -> dict[str, Any]:
-    resource = fhir_json.loads(stored.content or b"{}")
-    resource = shape(resource, request.query) or resource
+    resource: Any
+    if request.stored_json and _unshaped(request.query):
+        resource = fhir_json.stored(stored.content or b"{}")  # written out as stored
+    else:
+        resource = fhir_json.loads(stored.content or b"{}")
+        resource = shape(resource, request.query) or resource
     return {
         "fullUrl": f"{request.base_url}/{stored.res_type}/{stored.res_id}",
         "resource": resource,
