@@ -16,6 +16,7 @@ everything the request did.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from vnehr.auth.tokens import Principal
@@ -25,7 +26,9 @@ from vnehr.policy.conditions import clinical_types, condition
 from vnehr.policy.labels import labelled, load_rules
 from vnehr.policy.roles import role_of
 from vnehr.search import ir
+from vnehr.search.extract.extractor import Extractor
 from vnehr.search.query import patient_data
+from vnehr.search.registry import subset_registry
 from vnehr.storage.base import Current, StoredVersion, WriteTransaction
 
 if TYPE_CHECKING:
@@ -146,7 +149,7 @@ class PolicyTransaction:
     def _patients_visible(self, resource: dict[str, Any]) -> None:
         """The Patients the resource is about must be open to the facility: it cannot
         start a record of a patient it cannot see (or learn that one exists)."""
-        ids = sorted(_patient_refs(self.ctx, resource))
+        ids = sorted(_patient_refs(resource))
         if not ids:
             return
         assert self.principal is not None
@@ -219,14 +222,21 @@ def _permits(resource: dict[str, Any]) -> bool:
     return False
 
 
-def _patient_refs(ctx: Context, resource: dict[str, Any]) -> set[str]:
+@cache
+def _patient_links() -> Extractor:
+    """An extractor of the parameters naming a resource's patient, and of nothing else:
+    a facility's write is checked with it, before the store extracts every parameter."""
+    return Extractor(subset_registry(patient_data()))
+
+
+def _patient_refs(resource: dict[str, Any]) -> set[str]:
     """Patient ids of the resource's Patient-compartment references (its own id, for a
     Patient)."""
     res_type = resource.get("resourceType")
     if res_type == "Patient" or not isinstance(res_type, str):
         return set()
     params = set(patient_data().get(res_type, []))
-    rows = ctx.store.indexer(resource)
+    rows = _patient_links().extract(resource)
     return {
         target_id
         for code, target_type, target_id, _ in rows.references

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
@@ -295,6 +295,21 @@ def r4_registry() -> SearchParamRegistry:
     """A new registry of the R4 search parameters."""
     return SearchParamRegistry(
         _r4_params(), resource_types=_resource_types(), choice_elements=_r4_choices()
+    )
+
+
+def subset_registry(codes: Mapping[str, Sequence[str]]) -> SearchParamRegistry:
+    """A new registry of some R4 parameters only: for each type, those of `codes[type]`
+    (to extract a few parameters of a resource quickly)."""
+    full = default_registry()
+    params = []
+    for res_type, type_codes in codes.items():
+        for code in type_codes:
+            param = full.get(res_type, code)
+            if param is not None:  # one per type: its own url, its own base
+                params.append(replace(param, base=(res_type,), url=f"{param.url}#{res_type}"))
+    return SearchParamRegistry(
+        params, resource_types=_resource_types(), choice_elements=_r4_choices()
     )
 
 
