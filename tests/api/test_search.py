@@ -391,3 +391,6 @@ def test_found_resources_are_sent_as_stored_decimals_and_all(client: TestClient)
     resource = shaped["entry"][0]["resource"]
     assert resource["valueQuantity"]["value"] == 7.5 and "subject" not in resource
     assert '"value":7.50' in client.get("/fhir/Observation?_id=o150&_elements=valueQuantity").text
+    history = client.get("/fhir/Observation/o150/_history")
+    assert '"value":7.50' in history.text
+    assert history.json()["entry"][0]["resource"] == read

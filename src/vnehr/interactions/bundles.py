@@ -37,10 +37,12 @@ def full_url(base: str, stored: StoredVersion) -> str:
     return f"{base}/{stored.res_type}/{stored.res_id}"
 
 
-def history_entry(base: str, stored: StoredVersion) -> dict[str, Any]:
+def history_entry(base: str, stored: StoredVersion, *, as_stored: bool = False) -> dict[str, Any]:
+    """`as_stored`: the resource written out as stored, not parsed (FhirRequest.stored_json)."""
     entry: dict[str, Any] = {"fullUrl": full_url(base, stored)}
     if not stored.deleted:
-        entry["resource"] = fhir_json.loads(stored.content or b"{}")
+        content = stored.content or b"{}"
+        entry["resource"] = fhir_json.stored(content) if as_stored else fhir_json.loads(content)
     url = f"{stored.res_type}/{stored.res_id}" if stored.method != "POST" else stored.res_type
     entry["request"] = {"method": stored.method, "url": url}
     entry["response"] = {

@@ -58,5 +58,5 @@ def history(
     if page.next_cursor:
         links.append(link("next", request.base_url, path, [*params, ("_cursor", page.next_cursor)]))
     versions = page.versions if keep is None else keep(page.versions)
-    entries = [history_entry(request.base_url, v) for v in versions]
+    entries = [history_entry(request.base_url, v, as_stored=request.stored_json) for v in versions]
     return FhirResponse(200, resource=bundle("history", entries, link=links))

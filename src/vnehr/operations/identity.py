@@ -284,7 +284,11 @@ def everything(
     entries = [
         {
             "fullUrl": f"{request.base_url}/{v.res_type}/{v.res_id}",
-            "resource": fhir_json.loads(v.content or b"{}"),
+            "resource": (
+                fhir_json.stored(v.content or b"{}")
+                if request.stored_json
+                else fhir_json.loads(v.content or b"{}")
+            ),
             "search": {"mode": "match"},
         }
         for v in page.versions
