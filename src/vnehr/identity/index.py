@@ -121,6 +121,11 @@ def _features(rows: Rows, patient_ids: Sequence[str]) -> dict[str, tuple[str, Ma
     return found
 
 
+def _features_json(record: MatchRecord) -> str:
+    """A match record as stored in mpi_records.features."""
+    return json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
+
+
 def candidates(rows: Rows, record: MatchRecord, rules: Rules, exclude: str = "") -> list[Candidate]:
     """Indexed Patients sharing a blocking key with `record`, scored, best first."""
     hashes = sorted({key_hash(k) for k in blocking_keys(record)})
@@ -257,7 +262,7 @@ class PatientIndex:
         its rows left in `pending`. The Person's id."""
         now = self.clock()
         person_id = new_id()
-        features = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
+        features = _features_json(record)
         pending.records.append((patient_id, person_id, features))
         pending.keys += [(h, patient_id) for h in key_hashes]
         pending.links.append((patient_id, person_id, "certain", "auto", None, _ALONE, now))
@@ -341,7 +346,7 @@ class PatientIndex:
             target = old_person if alone and old_person else new_id()
             source, score, reason = "auto", None, _ALONE
         alone_new = target != old_person and not certain and not manual
-        features = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"))
+        features = _features_json(record)
         if old_person is None:
             txn.run(
                 "INSERT INTO mpi_records (patient_id, person_id, features) VALUES (?, ?, ?)",

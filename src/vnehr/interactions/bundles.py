@@ -37,12 +37,17 @@ def full_url(base: str, stored: StoredVersion) -> str:
     return f"{base}/{stored.res_type}/{stored.res_id}"
 
 
+def entry_resource(stored: StoredVersion, *, as_stored: bool) -> Any:
+    """A Bundle entry's resource: parsed, or (`as_stored`, FhirRequest.stored_json) its
+    stored JSON, written out unparsed."""
+    content = stored.content or b"{}"
+    return fhir_json.stored(content) if as_stored else fhir_json.loads(content)
+
+
 def history_entry(base: str, stored: StoredVersion, *, as_stored: bool = False) -> dict[str, Any]:
-    """`as_stored`: the resource written out as stored, not parsed (FhirRequest.stored_json)."""
     entry: dict[str, Any] = {"fullUrl": full_url(base, stored)}
     if not stored.deleted:
-        content = stored.content or b"{}"
-        entry["resource"] = fhir_json.stored(content) if as_stored else fhir_json.loads(content)
+        entry["resource"] = entry_resource(stored, as_stored=as_stored)
     url = f"{stored.res_type}/{stored.res_id}" if stored.method != "POST" else stored.res_type
     entry["request"] = {"method": stored.method, "url": url}
     entry["response"] = {

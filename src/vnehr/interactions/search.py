@@ -14,10 +14,9 @@ from typing import Any
 
 from vnehr.auth.access import Grant, guard, restrict, restrict_across, visible_versions
 from vnehr.errors import InvalidRequest, Issue, operation_outcome
-from vnehr.fhir import json as fhir_json
 from vnehr.fhir.definitions import resource_types
 from vnehr.interactions import contained
-from vnehr.interactions.bundles import bundle, link
+from vnehr.interactions.bundles import bundle, entry_resource, link
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.history import page_size
@@ -209,11 +208,9 @@ def _types(request: FhirRequest, res_type: str | None) -> tuple[str, ...]:
 
 
 def _entry(request: FhirRequest, stored: StoredVersion, mode: str) -> dict[str, Any]:
-    resource: Any
-    if request.stored_json and _unshaped(request.query):
-        resource = fhir_json.stored(stored.content or b"{}")  # written out as stored
-    else:
-        resource = fhir_json.loads(stored.content or b"{}")
+    as_stored = request.stored_json and _unshaped(request.query)
+    resource = entry_resource(stored, as_stored=as_stored)
+    if not as_stored:
         resource = shape(resource, request.query) or resource
     return {
         "fullUrl": f"{request.base_url}/{stored.res_type}/{stored.res_id}",

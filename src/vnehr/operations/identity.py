@@ -20,7 +20,7 @@ from vnehr.fhir.instant import format_instant
 from vnehr.identity.features import record_from_patient
 from vnehr.identity.index import RESULTS, PatientIndex, candidates
 from vnehr.identity.matching.rules import Rules
-from vnehr.interactions.bundles import link
+from vnehr.interactions.bundles import entry_resource, link
 from vnehr.interactions.context import Context
 from vnehr.interactions.exchange import FhirRequest, FhirResponse
 from vnehr.interactions.respond import validated
@@ -284,11 +284,7 @@ def everything(
     entries = [
         {
             "fullUrl": f"{request.base_url}/{v.res_type}/{v.res_id}",
-            "resource": (
-                fhir_json.stored(v.content or b"{}")
-                if request.stored_json
-                else fhir_json.loads(v.content or b"{}")
-            ),
+            "resource": entry_resource(v, as_stored=request.stored_json),
             "search": {"mode": "match"},
         }
         for v in page.versions

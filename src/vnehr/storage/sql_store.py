@@ -86,19 +86,18 @@ class SqlTransaction:
         self._stale: list[tuple[int]] = []
         self._keys: list[int] = []
         self.written = 0  # versions written, for statistics upkeep
-        self._buffered: set[int] = set()  # rkeys with index rows not yet sent
         # rkeys written again while buffered: where their latest rows start, per table
         self._rewritten: dict[int, dict[str, int]] = {}
-        self._pending: set[int] = set()  # rkeys with resource or version rows not yet sent
-        self._unsent: dict[int, StoredVersion] = {}  # their latest versions, for read()
+        # rkeys whose resource, version and index rows are not sent yet: their latest version
+        self._unsent: dict[int, StoredVersion] = {}
 
     # -- reads inside the transaction see its own writes
     def read(self, res_type: str, res_id: str) -> StoredVersion:
         known = self._known.get((res_type, res_id))
-        if known is not None and known.rkey in self._pending:
+        unsent = self._unsent.get(known.rkey) if known is not None else None
+        if unsent is not None:
             # Written here and not sent yet: answered from memory, the rows left batched.
-            unsent = self._unsent.get(known.rkey)
-            if unsent is not None and not unsent.deleted:
+            if not unsent.deleted:
                 return unsent
             self.flush()
         return self.store._read_on(self.conn, res_type, res_id)
@@ -232,17 +231,15 @@ class SqlTransaction:
                 self._updates.append((version, now, flag, rkey))
                 self._stale.append((rkey,))
         self._known[(res_type, res_id)] = Current(rkey, version, deleted)
-        self._pending.add(rkey)
         self._absent.discard((res_type, res_id))
         self.written += 1
         self._versions.append(
             (rkey, version, res_type, now, flag, method, store.content_param(content))
         )
-        if rkey in self._buffered:
+        if rkey in self._unsent:
             # Written before in this transaction and its rows not yet sent: flush() drops
             # them (the rows before these offsets), or the index would hold both versions'.
             self._rewritten[rkey] = {table: len(rows) for table, rows in self._index.items()}
-        self._buffered.add(rkey)
         if prepared is not None:
             self._add_index_rows(res_type, rkey, prepared.rows)
         written = StoredVersion(res_type, res_id, version, now, deleted, method, content)
@@ -334,8 +331,6 @@ class SqlTransaction:
         if self._versions:
             versions, self._versions = self._versions, []
             store.write_rows(conn, "resource_versions", _VERSION_COLUMNS, versions)
-        self._buffered.clear()
-        self._pending.clear()
         self._unsent.clear()
         if self._rewritten:
             latest, self._rewritten = self._rewritten, {}
